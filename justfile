@@ -1,0 +1,29 @@
+# Convenience recipes. Each is a plain command you can also type yourself:
+# `just` is never required (install it with `cargo install just`).
+
+# The main job, with any arguments: `just run --help`
+run *ARGS:
+    cargo run --release -- {{ARGS}}
+
+# Every test: unit tests on the host, integration tests on the real binary
+test:
+    cargo test
+
+# gdb on the debug binary, stopped at its very first instruction
+gdb *ARGS:
+    cargo build
+    gdb -q -ex 'starti' -ex 'info proc mappings' --args target/debug/tmalloc {{ARGS}}
+
+# Program headers and sections of the release binary
+readelf:
+    cargo build --release
+    readelf -Wl target/release/tmalloc
+    readelf -WS target/release/tmalloc
+
+# Size and start-up time of the release binary
+startup:
+    cargo bench --bench startup
+
+# What CI runs
+ci:
+    bash .ci/run

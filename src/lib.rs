@@ -1,0 +1,21 @@
+//! tmalloc: `malloc` from scratch, in a `no_std`, no-libc, static x86_64
+//! Linux binary that talks to the kernel only through the `syscall`
+//! instruction.
+//!
+//! - [`sys`]: the kernel boundary, the only module with `asm!`.
+//! - [`rt`]: what libc would have provided: start-up, output, exit, panic.
+//! - [`cli`]: the command line.
+//!
+//! Everything here is ordinary library code, tested on the host by
+//! `cargo test`; `src/main.rs` is the thin freestanding binary on top.
+
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod cli;
+pub mod inspect;
+pub mod rt;
+pub mod sync;
+pub mod sys;
