@@ -3,6 +3,7 @@
 //! instruction.
 //!
 //! - [`sys`]: the kernel boundary, the only module with `asm!`.
+//! - [`allocator`]: tmalloc itself: policies, memory sources, the C ABI.
 //! - [`rt`]: what libc would have provided: start-up, output, exit, panic.
 //! - [`cli`]: the command line.
 //!
@@ -14,6 +15,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod allocator;
 pub mod cli;
 pub mod inspect;
 pub mod rt;

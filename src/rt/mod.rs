@@ -63,6 +63,29 @@ pub fn panic(info: &PanicInfo<'_>) -> ! {
     sys::exit_group(PANIC_EXIT_CODE)
 }
 
+/// The exit status of a process killed by SIGABRT, as a shell reports it.
+pub const ABORT_EXIT_CODE: i32 = 128 + sys::signal::SIGABRT;
+
+/// Prints `tmalloc: MESSAGE` on stderr and ends the process with SIGABRT,
+/// as `abort(3)` does: for allocator misuse, where carrying on would
+/// corrupt memory.
+pub fn abort(message: core::fmt::Arguments<'_>) -> ! {
+    use core::fmt::Write as _;
+    io::STDOUT.try_flush();
+    io::STDERR.try_flush();
+    let mut buffer = io::Buffer::<256>::new();
+    let mut out = io::BufWriter::new(sys::Fd::STDERR, &mut buffer);
+    let _ = writeln!(out, "tmalloc: {message}");
+    let _ = out.flush();
+    let me = sys::getpid();
+    let _ = sys::unblock_signal(sys::signal::SIGABRT);
+    let _ = sys::kill(me, sys::signal::SIGABRT);
+    // Still here: SIGABRT was caught or ignored. Restore its default action.
+    let _ = sys::reset_signal_to_default(sys::signal::SIGABRT);
+    let _ = sys::kill(me, sys::signal::SIGABRT);
+    sys::exit_group(ABORT_EXIT_CODE)
+}
+
 /// `panicked at FILE:LINE: MESSAGE` followed by a newline.
 pub fn write_panic_message(out: &mut impl core::fmt::Write, info: &PanicInfo<'_>) -> core::fmt::Result {
     match info.location() {

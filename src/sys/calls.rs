@@ -310,6 +310,37 @@ pub fn kill(pid: Pid, sig: i32) -> Result<(), Errno> {
     result(unsafe { syscall2(Sysno::kill as usize, pid as usize, sig as usize) }).map(drop)
 }
 
+/// Restores the default action for `sig` (`SIG_DFL`), as `abort(3)` does
+/// before raising SIGABRT a second time.
+pub fn reset_signal_to_default(sig: i32) -> Result<(), Errno> {
+    /// `struct kernel_sigaction` for x86_64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let action = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: the kernel reads one sigaction; no old action is asked for; the
+    // mask size is the kernel's 8 bytes.
+    result(unsafe {
+        syscall4(Sysno::rt_sigaction as usize, sig as usize, &action as *const KernelSigaction as usize, 0, 8)
+    })
+    .map(drop)
+}
+
+/// Removes `sig` from this thread's blocked signals.
+pub fn unblock_signal(sig: i32) -> Result<(), Errno> {
+    const SIG_UNBLOCK: usize = 1;
+    let set: u64 = 1 << (sig - 1);
+    // SAFETY: the kernel reads one 8-byte signal set; no old set is asked for.
+    result(unsafe {
+        syscall4(Sysno::rt_sigprocmask as usize, SIG_UNBLOCK, &set as *const u64 as usize, 0, 8)
+    })
+    .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,343 @@
+//! tmalloc: the allocator.
+//!
+//! ```text
+//!   tmalloc / tfree / …        C ABI and Rust API (api.rs)
+//!          │
+//!   Tmalloc<S: Source>         front end: size threshold, growth, trim, counters
+//!     ├── LargeBlocks          ≥ mmap threshold: one mapping per block (large.rs)
+//!     ├── AnyPolicy            everything else: one of the policies (policy/)
+//!     ├── Regions              the address ranges the heap owns (region.rs)
+//!     └── S: Source            brk, mmap chunks or an arena (source.rs)
+//! ```
+//!
+//! The front end asks the source for memory in steps of [`Config::grow_step`]
+//! (so `brk` is called at most 4 times per MiB grown), falling back to just
+//! what the request needs when the kernel refuses a full step: under a tight
+//! `RLIMIT_AS` the last few KiB still get used.
+
+pub mod api;
+pub mod error;
+pub mod large;
+pub mod list;
+pub mod policy;
+pub mod region;
+pub mod source;
+
+use core::ptr::NonNull;
+
+pub use error::{BlockInfo, BlockState, HeapError, Misuse, Totals};
+use large::LargeBlocks;
+pub use policy::{AnyPolicy, Policy, PolicyKind};
+pub use region::{Region, Regions};
+pub use source::{Arena, Brk, Faulty, MmapChunks, PAGE, Source, SourceCounters, align_up};
+
+/// Tunables.
+///
+/// The trim threshold is twice the growth step, and trimming keeps one
+/// step: a heap that just grew never qualifies for trimming at once, so
+/// `brk` does not go up and down on every other call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Requests of at least this many bytes get their own mapping (glibc's
+    /// `M_MMAP_THRESHOLD` default).
+    pub mmap_threshold: usize,
+    /// Free memory at the top of the heap is given back once it reaches this.
+    pub trim_threshold: usize,
+    /// ... keeping this much of it for the next allocations.
+    pub top_pad: usize,
+    /// The heap grows by at least this much at a time.
+    pub grow_step: usize,
+}
+
+impl Config {
+    pub const DEFAULT: Config = Config {
+        mmap_threshold: 128 * 1024,
+        trim_threshold: 512 * 1024,
+        top_pad: 256 * 1024,
+        grow_step: 256 * 1024,
+    };
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::DEFAULT
+    }
+}
+
+/// What the allocator holds, and what it cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Blocks handed out and not yet freed.
+    pub live_blocks: usize,
+    /// Their usable bytes.
+    pub live_bytes: usize,
+    /// The most `live_bytes` ever reached.
+    pub peak_live_bytes: usize,
+    /// Bytes currently obtained from the kernel (heap and large mappings).
+    pub kernel_bytes: usize,
+    /// The most `kernel_bytes` ever held.
+    pub peak_kernel_bytes: usize,
+    pub brk_calls: u64,
+    pub mmap_calls: u64,
+    pub munmap_calls: u64,
+    /// Free blocks in the heap, their bytes, and the largest of them.
+    pub free_blocks: usize,
+    pub free_bytes: usize,
+    pub largest_free: usize,
+    /// Large blocks in mappings of their own.
+    pub mapped_blocks: usize,
+}
+
+impl Stats {
+    /// `1 - largest free / total free`: 0 when all free memory is one
+    /// block, near 1 when it is dust.
+    pub fn fragmentation(&self) -> f64 {
+        if self.free_bytes == 0 { 0.0 } else { 1.0 - self.largest_free as f64 / self.free_bytes as f64 }
+    }
+}
+
+/// An allocator: one policy over memory from one source.
+pub struct Tmalloc<S: Source> {
+    policy: AnyPolicy,
+    regions: Regions,
+    large: LargeBlocks,
+    source: S,
+    config: Config,
+    live_blocks: usize,
+    live_bytes: usize,
+    peak_live_bytes: usize,
+}
+
+impl<S: Source> Tmalloc<S> {
+    pub fn new(kind: PolicyKind, source: S) -> Tmalloc<S> {
+        Tmalloc::with_config(kind, source, Config::DEFAULT)
+    }
+
+    pub fn with_config(kind: PolicyKind, source: S, config: Config) -> Tmalloc<S> {
+        Tmalloc {
+            policy: AnyPolicy::new(kind),
+            regions: Regions::new(),
+            large: LargeBlocks::new(),
+            source,
+            config,
+            live_blocks: 0,
+            live_bytes: 0,
+            peak_live_bytes: 0,
+        }
+    }
+
+    pub fn kind(&self) -> PolicyKind {
+        self.policy.kind()
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
+    }
+
+    pub fn regions(&self) -> &[Region] {
+        self.regions.as_slice()
+    }
+
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// A block of at least `size` bytes aligned to `align` (a power of
+    /// two), or `None`: the source is exhausted, or the request overflows.
+    pub fn alloc(&mut self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        if !align.is_power_of_two() {
+            return None;
+        }
+        let (ptr, usable) = if size >= self.config.mmap_threshold {
+            self.large.alloc(&mut self.source, size, align)?
+        } else {
+            self.alloc_in_heap(size, align)?
+        };
+        self.live_blocks += 1;
+        self.live_bytes += usable;
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+        Some(ptr)
+    }
+
+    fn alloc_in_heap(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+        // A growth makes the retry succeed unless the new memory could not
+        // join the last region; one more growth then covers that.
+        for _ in 0..3 {
+            if let Some(found) = self.policy.alloc(size, align) {
+                return Some(found);
+            }
+            if !self.grow_for(size, align) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Obtains memory for `alloc(size, align)`: a full step if the source
+    /// gives it, else only what the request needs.
+    fn grow_for(&mut self, size: usize, align: usize) -> bool {
+        let last = self.regions.last();
+        let Some(own_region) = self.policy.growth_hint(size, align, last, false) else { return false };
+        let step = self.config.grow_step.max(self.regions.total() / 8);
+        let Some(want) = align_up(own_region.max(step), PAGE) else { return false };
+        if self.obtain(want) {
+            return true;
+        }
+        let least = self.policy.growth_hint(size, align, last, true).and_then(|n| align_up(n, PAGE));
+        matches!(least, Some(least) if least < want && self.obtain(least))
+    }
+
+    fn obtain(&mut self, len: usize) -> bool {
+        if self.regions.is_full() {
+            return false;
+        }
+        let Ok(start) = self.source.grow(len) else { return false };
+        let start = start.as_ptr() as usize;
+        self.regions.add(start, len);
+        let region = self.regions.find(start).expect("just added");
+        // SAFETY: the source just handed us this memory, page-aligned.
+        unsafe { self.policy.add_memory(region, start, len) };
+        true
+    }
+
+    /// Frees `ptr` (`None` does nothing). Returns what was wrong with it,
+    /// if anything; the heap is unchanged in that case.
+    pub fn try_free(&mut self, ptr: Option<NonNull<u8>>) -> Result<(), Misuse> {
+        let Some(ptr) = ptr else { return Ok(()) };
+        let usable = match self.regions.find(ptr.as_ptr() as usize) {
+            Some(region) => {
+                // SAFETY: the pointer lies in this region of the heap.
+                let usable = unsafe { self.policy.free(ptr, region)? };
+                if Some(region) == self.regions.last() {
+                    self.trim(region);
+                }
+                usable
+            }
+            None => {
+                let header = self.large.find(ptr).ok_or(Misuse::InvalidPointer)?;
+                let usable = LargeBlocks::usable(header);
+                // SAFETY: found on the live list; the caller gives the block up.
+                unsafe { self.large.free(&mut self.source, header) };
+                usable
+            }
+        };
+        self.live_blocks -= 1;
+        self.live_bytes -= usable;
+        Ok(())
+    }
+
+    fn trim(&mut self, last: Region) {
+        let Config { trim_threshold, top_pad, .. } = self.config;
+        // SAFETY: `last` is the last region.
+        let len = unsafe { self.policy.trim(last, trim_threshold, top_pad, PAGE) };
+        // SAFETY: the policy released these bytes at the end of the last region.
+        if len > 0 && unsafe { self.source.shrink(len) }.is_ok() {
+            self.regions.shrink_last(len);
+        }
+    }
+
+    /// The usable size of the block at `ptr`.
+    pub fn try_usable_size(&self, ptr: NonNull<u8>) -> Result<usize, Misuse> {
+        match self.regions.find(ptr.as_ptr() as usize) {
+            // SAFETY: the pointer lies in this region of the heap.
+            Some(region) => unsafe { self.policy.usable_size(ptr, region) },
+            None => self.large.find(ptr).map(LargeBlocks::usable).ok_or(Misuse::InvalidPointer),
+        }
+    }
+
+    /// Resizes the block at `ptr` to `size` bytes, in place when the
+    /// neighbour allows, else by moving it (keeping `align`). `Ok(None)`:
+    /// no memory, and the old block is untouched.
+    pub fn try_realloc(
+        &mut self,
+        ptr: NonNull<u8>,
+        size: usize,
+        align: usize,
+    ) -> Result<Option<NonNull<u8>>, Misuse> {
+        let old = self.try_usable_size(ptr)?;
+        if let Some(region) = self.regions.find(ptr.as_ptr() as usize)
+            && size < self.config.mmap_threshold
+        {
+            // SAFETY: the pointer lies in this region of the heap.
+            if let Some(new) = unsafe { self.policy.resize(ptr, region, size)? } {
+                self.live_bytes = self.live_bytes - old + new;
+                self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+                return Ok(Some(ptr));
+            }
+        } else if size <= old && size * 2 >= old {
+            // A large block keeps its mapping while it stays at least half used.
+            return Ok(Some(ptr));
+        }
+        let Some(new) = self.alloc(size, align) else { return Ok(None) };
+        // SAFETY: both blocks are live and distinct; min(old, size) bytes fit in each.
+        unsafe { core::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old.min(size)) };
+        self.try_free(Some(ptr))?;
+        Ok(Some(new))
+    }
+
+    /// Every block: the heap's in address order, then the large ones.
+    pub fn walk(&self, visit: &mut dyn FnMut(BlockInfo)) -> Result<(), HeapError> {
+        self.policy.walk(self.regions.as_slice(), visit)?;
+        self.large.for_each(visit);
+        Ok(())
+    }
+
+    /// Verifies every invariant of the policy, then that the blocks found
+    /// add up to the blocks handed out.
+    pub fn check(&self) -> Result<Totals, HeapError> {
+        let mut totals = self.policy.check(self.regions.as_slice())?;
+        self.large.check()?;
+        self.large.for_each(&mut |b| totals.count(&b));
+        error::ensure(
+            totals.used_blocks == self.live_blocks,
+            "blocks found differ from blocks handed out",
+            0,
+            totals.used_blocks,
+            self.live_blocks,
+        )?;
+        error::ensure(
+            totals.used_bytes == self.live_bytes,
+            "usable bytes found differ from bytes handed out",
+            0,
+            totals.used_bytes,
+            self.live_bytes,
+        )?;
+        let heap = self.source.counters().heap_bytes;
+        error::ensure(
+            self.regions.total() == heap,
+            "regions differ from memory obtained",
+            0,
+            self.regions.total(),
+            heap,
+        )?;
+        Ok(totals)
+    }
+
+    /// Counters, plus a walk for the free-memory figures.
+    pub fn stats(&self) -> Stats {
+        let counters = self.source.counters();
+        let mut totals = Totals::default();
+        let _ = self.policy.walk(self.regions.as_slice(), &mut |b| totals.count(&b));
+        Stats {
+            live_blocks: self.live_blocks,
+            live_bytes: self.live_bytes,
+            peak_live_bytes: self.peak_live_bytes,
+            kernel_bytes: counters.total_bytes(),
+            peak_kernel_bytes: counters.peak_bytes,
+            brk_calls: counters.brk_calls,
+            mmap_calls: counters.mmap_calls,
+            munmap_calls: counters.munmap_calls,
+            free_blocks: totals.free_blocks,
+            free_bytes: totals.free_bytes,
+            largest_free: totals.largest_free,
+            mapped_blocks: self.large.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,23 @@
+//! First fit: the first free block on the list that is large enough.
+//!
+//! Cheap when a fit is near the front; the list is LIFO, so recently freed
+//! blocks are tried first.
+
+use crate::allocator::list::List;
+use crate::allocator::policy::free_list::{Fit, FreeList, size_of};
+use crate::allocator::policy::tags::{Block, FreeBlock, TagHeap};
+
+#[derive(Debug, Default)]
+pub struct FirstFitRule;
+
+impl Fit for FirstFitRule {
+    fn pick(&mut self, list: &List<FreeBlock>, size: usize) -> Option<Block> {
+        list.iter().map(FreeBlock::block).find(|&b| size_of(b) >= size)
+    }
+}
+
+pub type FirstFit = TagHeap<FreeList<FirstFitRule>>;
+
+pub const fn new() -> FirstFit {
+    TagHeap::new(FreeList::new(FirstFitRule))
+}
