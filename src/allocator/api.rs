@@ -72,12 +72,7 @@ pub fn tmalloc_aligned(size: usize, align: usize) -> Option<NonNull<u8>> {
 
 /// `calloc`: `count * size` zeroed bytes; `None` if the product overflows.
 pub fn tcalloc(count: usize, size: usize) -> Option<NonNull<u8>> {
-    let bytes = count.checked_mul(size)?;
-    let p = tmalloc(bytes)?;
-    // SAFETY: the block holds at least `bytes` bytes. Recycled memory is not
-    // zero, so it is cleared whatever its origin.
-    unsafe { p.as_ptr().write_bytes(0, bytes) };
-    Some(p)
+    with_heap(|h| h.calloc(count, size, MALLOC_ALIGN))
 }
 
 /// `free`: `None` does nothing; misuse aborts.

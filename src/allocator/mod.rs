@@ -163,6 +163,16 @@ impl<S: Source> Tmalloc<S> {
         Some(ptr)
     }
 
+    /// `count * size` zeroed bytes at `align`; `None` if the product overflows.
+    pub fn calloc(&mut self, count: usize, size: usize, align: usize) -> Option<NonNull<u8>> {
+        let bytes = count.checked_mul(size)?;
+        let p = self.alloc(bytes, align)?;
+        // SAFETY: the block holds at least `bytes` bytes. Recycled memory is
+        // not zero, so it is cleared whatever its origin.
+        unsafe { p.as_ptr().write_bytes(0, bytes) };
+        Some(p)
+    }
+
     fn alloc_in_heap(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
         // A growth makes the retry succeed unless the new memory could not
         // join the last region; one more growth then covers that.
@@ -339,5 +349,7 @@ impl<S: Source> Tmalloc<S> {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 pub(crate) mod tests;

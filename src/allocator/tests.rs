@@ -45,7 +45,7 @@ pub fn fill(p: NonNull<u8>, len: usize, seed: u64) {
     }
     for i in words * 8..len {
         // SAFETY: as above.
-        unsafe { p.as_ptr().add(i).write(pattern(seed, i) as u8) };
+        unsafe { p.as_ptr().add(i).write(pattern_byte(seed, i)) };
     }
 }
 
@@ -55,7 +55,13 @@ pub fn intact(p: NonNull<u8>, len: usize, seed: u64) -> bool {
     // SAFETY: as for fill.
     (0..words).all(|i| unsafe { p.as_ptr().cast::<u64>().add(i).read_unaligned() } == pattern(seed, i))
         // SAFETY: as for fill.
-        && (words * 8..len).all(|i| unsafe { p.as_ptr().add(i).read() } == pattern(seed, i) as u8)
+        && (words * 8..len).all(|i| unsafe { p.as_ptr().add(i).read() } == pattern_byte(seed, i))
+}
+
+/// Byte `i` of the pattern: the same byte whether written as part of a word
+/// or alone, so that any prefix of a block can be checked.
+fn pattern_byte(seed: u64, i: usize) -> u8 {
+    pattern(seed, i / 8).to_le_bytes()[i % 8]
 }
 
 fn pattern(seed: u64, i: usize) -> u64 {

@@ -19,8 +19,9 @@
 //! ```
 //!
 //! The payload usually starts 16 bytes in; a request for larger alignment
-//! moves it further, and the tail tag right in front of the payload says by
-//! how much, so `free` finds the header. The magic words mix in the block's
+//! moves it further. The header records by how much (as a power of two),
+//! and the tail tag right in front of the payload repeats it, so `free`
+//! finds the header from the payload and can check the two agree. The magic words mix in the block's
 //! address, so a stray pointer is unlikely to pass for a block.
 //!
 //! Regions are carved into the largest aligned power-of-two blocks that fit;
@@ -51,9 +52,17 @@ const USED: u64 = 1;
 const FREE: u64 = 2;
 
 /// The header word of a block at `addr`: magic (mixed with the address),
-/// order, state.
-fn header_word(addr: usize, order: u32, state: u64) -> u64 {
-    ((MAGIC ^ (addr as u64 >> 5)) << 32) | ((order as u64) << 8) | state
+/// log2 of the payload offset (used blocks), order, state.
+///
+/// ```text
+///   63          32 31      24 23    16 15     8 7      0
+///   │ magic^addr  │ lead log │   0    │ order  │ state  │
+/// ```
+fn header_word(addr: usize, order: u32, state: u64, lead: usize) -> u64 {
+    ((MAGIC ^ (addr as u64 >> 5)) << 32)
+        | ((lead.trailing_zeros() as u64) << 24)
+        | ((order as u64) << 8)
+        | state
 }
 
 fn decode_header(addr: usize, word: u64) -> Option<(u32, u64)> {
@@ -64,6 +73,11 @@ fn decode_header(addr: usize, word: u64) -> Option<(u32, u64)> {
         && (state == USED || state == FREE)
         && addr.is_multiple_of(1 << order);
     ok.then_some((order, state))
+}
+
+/// The payload offset a used block's header records.
+fn lead_of(word: u64) -> usize {
+    1 << ((word >> 24) & 0xff)
 }
 
 /// The tail tag in front of a payload at `payload`, `offset` bytes into its block.
@@ -111,7 +125,7 @@ impl Buddy {
     unsafe fn list_free(&mut self, addr: usize, order: u32) {
         // SAFETY: per the caller.
         unsafe {
-            (addr as *mut u64).write(header_word(addr, order, FREE));
+            (addr as *mut u64).write(header_word(addr, order, FREE, OVERHEAD));
             self.free.insert(order as usize, Block::at(addr));
         }
     }
@@ -213,11 +227,7 @@ impl Policy for Buddy {
                 have -= 1;
                 self.list_free(addr + (1 << have), have);
             }
-            (addr as *mut u64).write(header_word(addr, order, USED));
-            if lead > OVERHEAD {
-                // No stale tail tag may sit where the usual payload would start.
-                ((addr + 8) as *mut u64).write(0);
-            }
+            (addr as *mut u64).write(header_word(addr, order, USED, lead));
             let payload = addr + lead;
             ((payload - 8) as *mut u64).write(tail_word(payload, lead));
             Some((NonNull::new_unchecked(payload as *mut u8), (1 << order) - lead))
@@ -231,7 +241,7 @@ impl Policy for Buddy {
             let usable = block + (1 << order) - ptr.as_ptr() as usize;
             // Mark the header free even if the block merges into a lower
             // buddy: a second free of it then reads FREE, not USED.
-            (block as *mut u64).write(header_word(block, order, FREE));
+            (block as *mut u64).write(header_word(block, order, FREE, OVERHEAD));
             self.release(block, order, region);
             Ok(usable)
         }
@@ -266,7 +276,7 @@ impl Policy for Buddy {
             unsafe { self.list_free(block + (1 << have), have) };
         }
         // SAFETY: the header is the first word of our block.
-        unsafe { (block as *mut u64).write(header_word(block, have, USED)) };
+        unsafe { (block as *mut u64).write(header_word(block, have, USED, lead)) };
         Ok(Some((1 << have) - lead))
     }
 
@@ -298,9 +308,7 @@ impl Policy for Buddy {
                     region.end,
                 )?;
                 visit(if state == USED {
-                    // SAFETY: a used block's tail tag is in front of its payload;
-                    // the payload offset is found by scanning for a valid tag.
-                    let payload = unsafe { used_payload(at, size) };
+                    let payload = at + lead_of(word);
                     BlockInfo { addr: payload, size, usable: at + size - payload, state: BlockState::Used }
                 } else {
                     BlockInfo { addr: at, size, usable: 0, state: BlockState::Free }
@@ -356,25 +364,6 @@ impl Policy for Buddy {
         )?;
         Ok(totals)
     }
-}
-
-/// The payload of the used block at `block`: the first 16-aligned address
-/// after the header whose tail tag is valid.
-///
-/// # Safety
-///
-/// `block` must be a used buddy block of `size` bytes.
-unsafe fn used_payload(block: usize, size: usize) -> usize {
-    let mut payload = block + OVERHEAD;
-    while payload < block + size {
-        // SAFETY: inside the block.
-        let tail = unsafe { ((payload - 8) as *const u64).read() };
-        if tail == tail_word(payload, payload - block) {
-            return payload;
-        }
-        payload += 16;
-    }
-    block + OVERHEAD
 }
 
 impl ListBins for Buddy {
