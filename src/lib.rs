@@ -21,3 +21,4 @@ pub mod inspect;
 pub mod rt;
 pub mod sync;
 pub mod sys;
+pub mod workload;

@@ -27,7 +27,7 @@ use core::ptr::NonNull;
 
 pub use error::{BlockInfo, BlockState, HeapError, Misuse, Totals};
 use large::LargeBlocks;
-pub use policy::{AnyPolicy, Policy, PolicyKind};
+pub use policy::{AnyPolicy, Growth, Policy, PolicyKind};
 pub use region::{Region, Regions};
 pub use source::{Arena, Brk, Faulty, MmapChunks, PAGE, Source, SourceCounters, align_up};
 
@@ -181,24 +181,45 @@ impl<S: Source> Tmalloc<S> {
                 return Some(found);
             }
             if !self.grow_for(size, align) {
-                return None;
+                break;
             }
         }
-        None
+        // The heap cannot grow as the policy would like: serve the request
+        // from what is left, then from the bare minimum of fresh memory.
+        if let Some(found) = self.policy.alloc_fallback(size, align) {
+            return Some(found);
+        }
+        let last = self.regions.last();
+        let bare =
+            self.policy.growth_hint(size, align, last, Growth::Bare).and_then(|n| align_up(n, PAGE))?;
+        if !self.obtain(bare) {
+            return None;
+        }
+        self.policy.alloc_fallback(size, align)
     }
 
-    /// Obtains memory for `alloc(size, align)`: a full step if the source
-    /// gives it, else only what the request needs.
+    /// Obtains memory for `alloc(size, align)`, trying less and less: a
+    /// step that grows with the heap, the plain step, the least that serves
+    /// the request as the policy prefers. A refused large step does not
+    /// leave the rest of a tight limit to page-sized growths.
     fn grow_for(&mut self, size: usize, align: usize) -> bool {
         let last = self.regions.last();
-        let Some(own_region) = self.policy.growth_hint(size, align, last, false) else { return false };
-        let step = self.config.grow_step.max(self.regions.total() / 8);
-        let Some(want) = align_up(own_region.max(step), PAGE) else { return false };
-        if self.obtain(want) {
-            return true;
+        let hint = |want| self.policy.growth_hint(size, align, last, want).and_then(|n| align_up(n, PAGE));
+        let Some(own_region) = hint(Growth::OwnRegion) else { return false };
+        let geometric = align_up(self.config.grow_step.max(self.regions.total() / 8), PAGE);
+        let step = align_up(self.config.grow_step, PAGE);
+        let ladder =
+            [geometric.map(|g| g.max(own_region)), step.map(|s| s.max(own_region)), hint(Growth::Preferred)];
+        let mut tried = usize::MAX;
+        for len in ladder.into_iter().flatten() {
+            if len < tried {
+                tried = len;
+                if self.obtain(len) {
+                    return true;
+                }
+            }
         }
-        let least = self.policy.growth_hint(size, align, last, true).and_then(|n| align_up(n, PAGE));
-        matches!(least, Some(least) if least < want && self.obtain(least))
+        false
     }
 
     fn obtain(&mut self, len: usize) -> bool {

@@ -35,9 +35,9 @@
 use core::ptr::NonNull;
 
 use crate::allocator::error::{BlockInfo, BlockState, HeapError, Misuse, Totals, ensure};
-use crate::allocator::policy::Policy;
 use crate::allocator::policy::bins::Bins;
 use crate::allocator::policy::tags::{Block, ListBins};
+use crate::allocator::policy::{Growth, Policy};
 use crate::allocator::region::Region;
 
 const MIN_ORDER: u32 = 5;
@@ -280,7 +280,7 @@ impl Policy for Buddy {
         Ok(Some((1 << have) - lead))
     }
 
-    fn growth_hint(&self, size: usize, align: usize, _last: Option<Region>, _extends: bool) -> Option<usize> {
+    fn growth_hint(&self, size: usize, align: usize, _last: Option<Region>, _want: Growth) -> Option<usize> {
         // An aligned block of 2^k always fits in 2^(k+1) fresh bytes.
         let order = order_for(size, OVERHEAD.max(align))?;
         1usize.checked_shl(order + 1)

@@ -56,6 +56,13 @@ pub trait Policy {
     /// usable size, or `None` when the policy's memory cannot serve it.
     fn alloc(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)>;
 
+    /// The last resort once the heap cannot grow: serve the request from
+    /// whatever memory is left, however poorly. Most policies have nothing
+    /// better to offer than [`alloc`](Self::alloc).
+    fn alloc_fallback(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+        self.alloc(size, align)
+    }
+
     /// Frees the block at `ptr`, which lies in `region`; returns its usable
     /// size. Cheap checks catch invalid, misaligned and double frees.
     ///
@@ -85,9 +92,9 @@ pub trait Policy {
     ) -> Result<Option<usize>, Misuse>;
 
     /// How many bytes of fresh memory make a retried `alloc(size, align)`
-    /// succeed: assuming they extend region `last` when `extends`, or form a
-    /// region of their own otherwise.
-    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, extends: bool) -> Option<usize>;
+    /// succeed as well as `want` says: assuming they extend region `last`,
+    /// or (for [`Growth::OwnRegion`]) form a region of their own.
+    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, want: Growth) -> Option<usize>;
 
     /// When the free memory at the end of region `last` reaches
     /// `threshold` bytes, releases all of it but `keep` bytes, in whole
@@ -105,6 +112,19 @@ pub trait Policy {
 
     /// Verifies every invariant of the policy and returns what it counted.
     fn check(&self, regions: &[Region]) -> Result<Totals, HeapError>;
+}
+
+/// How much memory a growth asks for, from the most to the least.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Growth {
+    /// Enough even if the memory does not join the last region.
+    OwnRegion,
+    /// The least that serves the request the way the policy prefers (for
+    /// slab-tlsf, room for a whole slab run).
+    Preferred,
+    /// The least that serves the request at all, through
+    /// [`Policy::alloc_fallback`].
+    Bare,
 }
 
 /// The policies by name.
@@ -205,8 +225,8 @@ impl<I: FreeIndex> Policy for TagHeap<I> {
         }
     }
 
-    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, extends: bool) -> Option<usize> {
-        tag_growth_hint(self, size, align, last, extends)
+    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, want: Growth) -> Option<usize> {
+        tag_growth_hint(self, size, align, last, want)
     }
 
     unsafe fn trim(&mut self, last: Region, threshold: usize, keep: usize, page: usize) -> usize {
@@ -246,14 +266,14 @@ pub fn tag_growth_hint<I: FreeIndex>(
     size: usize,
     align: usize,
     last: Option<Region>,
-    extends: bool,
+    want: Growth,
 ) -> Option<usize> {
     let mut need = block_size_for(size, align)?;
     if align > tags::GRANULE {
         need = need.checked_add(align + MIN_BLOCK)?;
     }
     match last {
-        Some(last) if extends => {
+        Some(last) if want != Growth::OwnRegion => {
             // The new memory merges with a free top block.
             // SAFETY: `last` is a region of this heap.
             let top = unsafe { heap.top(last) }.map_or(0, |b| {
@@ -362,6 +382,10 @@ impl Policy for AnyPolicy {
         dispatch!(self, p => Policy::alloc(p, size, align))
     }
 
+    fn alloc_fallback(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+        dispatch!(self, p => Policy::alloc_fallback(p, size, align))
+    }
+
     #[inline]
     unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
         // SAFETY: forwarded from the caller.
@@ -383,8 +407,8 @@ impl Policy for AnyPolicy {
         dispatch!(self, p => unsafe { Policy::resize(p, ptr, region, new_size) })
     }
 
-    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, extends: bool) -> Option<usize> {
-        dispatch!(self, p => Policy::growth_hint(p, size, align, last, extends))
+    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, want: Growth) -> Option<usize> {
+        dispatch!(self, p => Policy::growth_hint(p, size, align, last, want))
     }
 
     unsafe fn trim(&mut self, last: Region, threshold: usize, keep: usize, page: usize) -> usize {

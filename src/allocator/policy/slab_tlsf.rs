@@ -45,7 +45,7 @@ use crate::allocator::policy::tags::{
     Block, FreeIndex, HEADER, MIN_BLOCK, SPECIAL, TagHeap, used_block_info,
 };
 use crate::allocator::policy::tlsf::Tlsf;
-use crate::allocator::policy::{Policy, free_block_info, tag_growth_hint, tag_trim};
+use crate::allocator::policy::{Growth, Policy, free_block_info, tag_growth_hint, tag_trim};
 use crate::allocator::region::Region;
 
 /// Bytes per run; runs start on multiples of it.
@@ -167,17 +167,13 @@ impl SlabTlsf {
     /// Carves a new run for class `c` out of the tag heap.
     fn new_run(&mut self, c: usize) -> Option<NonNull<Run>> {
         // A free block holding an aligned RUN window, with any gap in front
-        // big enough to stay a free block.
-        let block = self.tags.index.find(2 * RUN + MIN_BLOCK)?;
-        // SAFETY: the index returned a free block inside the heap.
-        let end = block.addr() + unsafe { block.size() };
-        let mut at = (block.addr() + RUN - 1) & !(RUN - 1);
-        if at != block.addr() && at - block.addr() < MIN_BLOCK {
-            at += RUN;
-        }
-        if at + RUN > end || self.unit(at).is_none() {
-            return None;
-        }
+        // big enough to stay a free block: a block of one run may hold one;
+        // a block of two runs always does.
+        let (block, at) = [RUN, 2 * RUN + MIN_BLOCK].into_iter().find_map(|size| {
+            let block = self.tags.index.find(size)?;
+            let at = self.run_window(block)?;
+            Some((block, at))
+        })?;
         // SAFETY: [at, at + RUN) lies in the free block, with a valid front gap.
         let run_block = unsafe { self.tags.carve_at(block, at, RUN, SPECIAL) };
         let run = run_block.addr() as *mut Run;
@@ -198,6 +194,19 @@ impl SlabTlsf {
         // SAFETY: the run is fresh and on no list.
         unsafe { self.classes[c].push_front(run) };
         Some(run)
+    }
+
+    /// Where in free block `block` a run could start: the first RUN-aligned
+    /// address leaving either no gap in front or a gap that can stay a free
+    /// block, with the whole run inside the block and under the run map.
+    fn run_window(&self, block: Block) -> Option<usize> {
+        // SAFETY: the index returns free blocks inside the heap.
+        let end = block.addr() + unsafe { block.size() };
+        let mut at = (block.addr() + RUN - 1) & !(RUN - 1);
+        if at != block.addr() && at - block.addr() < MIN_BLOCK {
+            at += RUN;
+        }
+        (at + RUN <= end && self.unit(at).is_some()).then_some(at)
     }
 
     /// A slot of class `c`.
@@ -419,7 +428,9 @@ fn free_slots(r: &Run) -> SlotSet {
     let mut set = SlotSet::default();
     let mut cursor = r.free;
     let mut steps = 0;
-    while cursor != 0 && steps < RUN / 16 {
+    let slots = base + RUN_HEADER..base + r.bump as usize;
+    // A corrupted list ends the walk here; check() reports it.
+    while slots.contains(&cursor) && steps < RUN / 16 {
         set.set((cursor - base - RUN_HEADER) / r.class as usize);
         // SAFETY: free slots of a live run hold the next free slot.
         cursor = unsafe { *(cursor as *const usize) };
@@ -439,12 +450,16 @@ impl Policy for SlabTlsf {
 
     #[inline]
     fn alloc(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
-        if let Some(c) = class_for(size, align)
-            && let Some(slot) = self.slab_alloc(c)
-        {
-            return Some(slot);
+        match class_for(size, align) {
+            // No run to be had: let the heap grow by one, rather than spend
+            // a tagged block (8 bytes of header) on a small request.
+            Some(c) => self.slab_alloc(c),
+            None => self.tags.alloc(size, align),
         }
-        self.tags.alloc(size, align)
+    }
+
+    fn alloc_fallback(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+        self.alloc(size, align).or_else(|| self.tags.alloc(size, align))
     }
 
     #[inline]
@@ -506,13 +521,14 @@ impl Policy for SlabTlsf {
         }
     }
 
-    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, extends: bool) -> Option<usize> {
-        if class_for(size, align).is_some() && !extends {
-            // Room for an aligned run; when only the least will do, the
-            // request falls back to a tagged block.
-            return tag_growth_hint(&self.tags, 2 * RUN + MIN_BLOCK, 8, last, extends);
+    fn growth_hint(&self, size: usize, align: usize, last: Option<Region>, want: Growth) -> Option<usize> {
+        if class_for(size, align).is_some() && want != Growth::Bare {
+            // Room for an aligned run: a free block of 2 runs always holds one.
+            // Only when even that is refused does a small request fall back
+            // to a tagged block.
+            return tag_growth_hint(&self.tags, 2 * RUN + MIN_BLOCK, 8, last, want);
         }
-        tag_growth_hint(&self.tags, size, align, last, extends)
+        tag_growth_hint(&self.tags, size, align, last, want)
     }
 
     unsafe fn trim(&mut self, last: Region, threshold: usize, keep: usize, page: usize) -> usize {

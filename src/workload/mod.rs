@@ -1,0 +1,52 @@
+//! The workloads: what the experiment and the benchmarks ask of an
+//! allocator. They are generic over [`Allocator`] and never know which
+//! allocator they drive; given the same seed, every allocator sees the same
+//! stream of requests up to its own first failure.
+//!
+//! - [`consume_memory`]: the original experiment. Allocate 3 times out of 4,
+//!   free once, until an allocation fails; count the successful calls.
+//! - [`steady`]: a fixed live set, one random block replaced per step: the
+//!   speed of alloc + free in a warm heap.
+
+pub mod consume_memory;
+pub mod steady;
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use crate::allocator::{Source, Tmalloc};
+
+/// What a workload needs from an allocator.
+pub trait Allocator {
+    /// A block for `layout`, or `None` when memory is exhausted.
+    fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>>;
+
+    /// Frees a block from `alloc` with the same layout.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live block from this allocator, allocated with `layout`.
+    unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Layout);
+}
+
+impl<S: Source> Allocator for Tmalloc<S> {
+    #[inline]
+    fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        Tmalloc::alloc(self, layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn free(&mut self, ptr: NonNull<u8>, _layout: Layout) {
+        // tmalloc needs no size: that is the point of the exercise.
+        if let Err(what) = self.try_free(Some(ptr)) {
+            crate::rt::abort(format_args!("tfree({:p}): {what}", ptr.as_ptr()));
+        }
+    }
+}
+
+/// A uniformly random integer below `n` (n > 0) from one 64-bit draw, by
+/// Lemire's multiply-shift: no modulo bias worth measuring, no division.
+#[inline]
+pub fn below(draw: u64, n: u64) -> u64 {
+    ((draw as u128 * n as u128) >> 64) as u64
+}
