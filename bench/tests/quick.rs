@@ -2,11 +2,15 @@
 
 #[test]
 fn quick_mode_runs_every_policy_and_workload() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tmalloc-bench")).arg("--quick").output().unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_tmalloc-bench")).arg("--quick").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
     for kind in tmalloc::allocator::PolicyKind::ALL {
-        let row = table.lines().find(|l| l.starts_with(&format!("| tmalloc {kind} |"))).unwrap_or_else(|| panic!("{table}"));
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| tmalloc {kind} |")))
+            .unwrap_or_else(|| panic!("{table}"));
         // Every cell after the name holds a number.
         let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).skip(1).collect();
         assert_eq!(cells.len(), 8, "{row}");

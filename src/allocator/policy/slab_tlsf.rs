@@ -17,11 +17,13 @@
 //!     free slot: [ next free slot | key ]   used slot: the caller's bytes only
 //! ```
 //!
-//! - Size classes: 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128 bytes.
-//!   8-byte steps where the experiment lives, so 20- and 24-byte requests
-//!   share 24-byte slots and nothing is lost that 8-byte alignment does not
-//!   force. Requests needing 16-byte alignment use the classes that are
-//!   multiples of 16.
+//! - Size classes: 16, 24 and 32 bytes, where a header costs the most (a
+//!   quarter to a half of the block). 20- and 24-byte requests share 24-byte
+//!   slots: nothing is lost that 8-byte alignment does not force. Requests
+//!   needing 16-byte alignment use the 16 and 32 classes. Larger sizes go
+//!   to TLSF: measured, more classes left more partly filled runs at the
+//!   moment memory ran out (0.967 of a 10 MiB arena instead of 0.979 on
+//!   the fragmenting workload) without making the steady state faster.
 //! - Which addresses are runs is recorded outside the heap, one bit per
 //!   16 KiB unit: reading the word in front of a pointer could not tell a
 //!   slot from a tagged block, and a bitmap cannot be forged by the data
@@ -34,6 +36,10 @@
 //! - A free slot holds a key derived from its address. Freeing a slot that
 //!   carries the key triggers a scan of its run's free list: a double free
 //!   is caught exactly, and user data that mimics the key costs one scan.
+//! - A small request no run can serve takes a tagged block from a hole in
+//!   the heap, but not from the top block: the top is where the next run
+//!   comes from when the heap grows. Only once the heap cannot grow does a
+//!   small request eat into the top.
 //! - Everything else (larger, or more strictly aligned) goes to a TLSF heap
 //!   of boundary tags, 8-byte granular, which also holds the runs.
 
@@ -42,7 +48,7 @@ use core::ptr::NonNull;
 use crate::allocator::error::{BlockInfo, BlockState, HeapError, Misuse, Totals, ensure};
 use crate::allocator::list::{Link, Linked, List};
 use crate::allocator::policy::tags::{
-    Block, FreeIndex, HEADER, MIN_BLOCK, SPECIAL, TagHeap, used_block_info,
+    Block, FreeIndex, HEADER, MIN_BLOCK, SPECIAL, TagHeap, block_size_for, used_block_info,
 };
 use crate::allocator::policy::tlsf::Tlsf;
 use crate::allocator::policy::{Growth, Policy, free_block_info, tag_growth_hint, tag_trim};
@@ -53,11 +59,11 @@ pub const RUN: usize = 16 * 1024;
 /// Bytes of run header in front of the first slot.
 pub const RUN_HEADER: usize = core::mem::size_of::<Run>();
 /// The slot sizes.
-pub const CLASSES: [usize; 11] = [16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128];
+pub const CLASSES: [usize; 3] = [16, 24, 32];
 /// The largest size served from a run.
-pub const SLAB_MAX: usize = 128;
+pub const SLAB_MAX: usize = 32;
 /// Class index by `(size + 7) / 8` for sizes up to SLAB_MAX.
-const CLASS_OF_EIGHTHS: [u8; SLAB_MAX / 8 + 1] = [0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 8, 9, 9, 10, 10];
+const CLASS_OF_EIGHTHS: [u8; SLAB_MAX / 8 + 1] = [0, 0, 0, 1, 2];
 /// Bitmap words for the run map: 65,536 units of 16 KiB, 1 GiB.
 const MAP_WORDS: usize = 1024;
 const MAP_SPAN: usize = MAP_WORDS * 64 * RUN;
@@ -118,6 +124,9 @@ pub struct SlabTlsf {
     classes: [List<Run>; CLASSES.len()],
     /// The address unit 0 of the run map stands for (0 until memory arrives).
     map_base: usize,
+    /// The end of the last region: its top block is where new runs come
+    /// from when the heap grows.
+    top_end: usize,
     map: [u64; MAP_WORDS],
 }
 
@@ -133,6 +142,7 @@ impl SlabTlsf {
             tags: TagHeap::new(Tlsf::new()),
             classes: [const { List::new() }; CLASSES.len()],
             map_base: 0,
+            top_end: 0,
             map: [0; MAP_WORDS],
         }
     }
@@ -194,6 +204,20 @@ impl SlabTlsf {
         // SAFETY: the run is fresh and on no list.
         unsafe { self.classes[c].push_front(run) };
         Some(run)
+    }
+
+    /// A small request no run can serve: a tagged block from a hole in the
+    /// heap, but never from the top block. The top is where the next run
+    /// comes from once the heap grows; spent on small tagged blocks (8
+    /// bytes of header each), it would never become one.
+    fn small_in_a_hole(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+        let need = block_size_for(size, align)?;
+        let block = self.tags.index.find(need)?;
+        // SAFETY: the index returns free blocks inside the heap.
+        if block.addr() + unsafe { block.size() } + 8 == self.top_end {
+            return None;
+        }
+        self.tags.alloc(size, align)
     }
 
     /// Where in free block `block` a run could start: the first RUN-aligned
@@ -444,6 +468,7 @@ impl Policy for SlabTlsf {
         if self.map_base == 0 {
             self.map_base = start & !(RUN - 1);
         }
+        self.top_end = region.end;
         // SAFETY: forwarded from the caller.
         unsafe { self.tags.add_memory(start, len, region.start < start) }
     }
@@ -451,9 +476,7 @@ impl Policy for SlabTlsf {
     #[inline]
     fn alloc(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
         match class_for(size, align) {
-            // No run to be had: let the heap grow by one, rather than spend
-            // a tagged block (8 bytes of header) on a small request.
-            Some(c) => self.slab_alloc(c),
+            Some(c) => self.slab_alloc(c).or_else(|| self.small_in_a_hole(size, align)),
             None => self.tags.alloc(size, align),
         }
     }
@@ -533,7 +556,9 @@ impl Policy for SlabTlsf {
 
     unsafe fn trim(&mut self, last: Region, threshold: usize, keep: usize, page: usize) -> usize {
         // SAFETY: forwarded from the caller.
-        unsafe { tag_trim(&mut self.tags, last, threshold, keep, page) }
+        let released = unsafe { tag_trim(&mut self.tags, last, threshold, keep, page) };
+        self.top_end = last.end - released;
+        released
     }
 
     fn walk(&self, regions: &[Region], visit: &mut dyn FnMut(BlockInfo)) -> Result<(), HeapError> {
