@@ -97,15 +97,13 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, Us
     })
 }
 
-/// The environment variable through which tests inject faults into the real
-/// binary. `panic` panics before anything runs, to prove the panic path.
-/// Not for users; README lists it under testing.
-pub const TEST_FAULT_VAR: &[u8] = b"TMALLOC_TEST_FAULT";
-
 /// The binary's `main`: parse, dispatch, return the exit status.
 pub fn main(startup: &Startup) -> i32 {
-    if startup.env(TEST_FAULT_VAR) == Some(b"panic") {
-        panic!("TMALLOC_TEST_FAULT=panic asked for a panic");
+    if let Some(fault) = startup.env(crate::test_fault::VAR)
+        && !crate::test_fault::inject(fault)
+    {
+        eprintln!("tmalloc: unknown TMALLOC_TEST_FAULT '{}'", Lossy(fault));
+        return USAGE_EXIT_CODE;
     }
     match parse(startup.args().skip(1)) {
         Ok(Command::Help) => {

@@ -21,4 +21,5 @@ pub mod inspect;
 pub mod rt;
 pub mod sync;
 pub mod sys;
+pub mod test_fault;
 pub mod workload;

@@ -8,6 +8,11 @@
 // `_start`, `memcpy` & co., running `tmalloc::cli::main`.
 tmalloc::freestanding_runtime!(tmalloc::cli::main);
 
+/// The C ABI, kept in the binary even though nothing in it calls these
+/// functions: gdb does (`print (void*) tmalloc(64)`, `call tfree($1)`).
+#[used]
+static C_ABI: tmalloc::allocator::api::capi::EntryPoints = tmalloc::allocator::api::capi::ENTRY_POINTS;
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     tmalloc::rt::panic(info)

@@ -77,7 +77,7 @@ fn a_panic_prints_file_line_message_and_exits_101() {
         let err = stderr(&out);
         let line = err.strip_suffix('\n').expect("ends with a newline");
         assert!(!line.contains('\n'), "one line: {err:?}");
-        let rest = line.strip_prefix("panicked at src/cli.rs:").expect(&err);
+        let rest = line.strip_prefix("panicked at src/test_fault.rs:").expect(&err);
         let (number, message) = rest.split_once(": ").expect(&err);
         assert!(number.parse::<u32>().is_ok(), "a line number: {err:?}");
         assert_eq!(message, "TMALLOC_TEST_FAULT=panic asked for a panic");

@@ -1,5 +1,6 @@
-//! `cargo run --release -p tmalloc-bench`: every tmalloc policy on the
-//! experiment's workloads, one table.
+//! `cargo run --profile perf -p tmalloc-bench`: every tmalloc policy on
+//! the experiment's workloads, one table. (`perf` is `release` optimised
+//! for speed; `release` itself is optimised for the binary's size.)
 //!
 //! - seed: consume_memory as the original (LIFO frees of 20/24/32-byte
 //!   blocks) in a 10 MiB arena: live payload / arena at the first failure.

@@ -12,6 +12,7 @@
 //! middle) ends the process with SIGABRT and a message naming the call and
 //! the address, as glibc does.
 
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use crate::allocator::{Brk, HeapError, Misuse, PolicyKind, Stats, Tmalloc, Totals};
@@ -20,11 +21,45 @@ use crate::sync::Lock;
 /// The alignment of every `tmalloc` block: enough for any C type.
 pub const MALLOC_ALIGN: usize = 16;
 
-static HEAP: Lock<Option<Tmalloc<Brk>>> = Lock::new(None);
+/// The process-wide heap, made on first use. Not an `Option`: its `None`
+/// would be encoded in a field of the allocator, making the 20 KB static
+/// non-zero and so part of the executable file. A flag and `MaybeUninit`
+/// keep it all zero, in `.bss`.
+struct Global {
+    ready: bool,
+    heap: MaybeUninit<Tmalloc<Brk>>,
+}
+
+// SAFETY: the heap's raw pointers point into memory only the heap uses; the
+// lock around Global serialises every access.
+unsafe impl Send for Global {}
+
+impl Global {
+    fn get(&self) -> Option<&Tmalloc<Brk>> {
+        // SAFETY: `heap` is initialised exactly when `ready` is set.
+        self.ready.then(|| unsafe { self.heap.assume_init_ref() })
+    }
+
+    fn get_or_init(&mut self) -> &mut Tmalloc<Brk> {
+        if !self.ready {
+            self.set(Tmalloc::new(PolicyKind::DEFAULT, Brk::new()));
+        }
+        // SAFETY: initialised just above if it was not.
+        unsafe { self.heap.assume_init_mut() }
+    }
+
+    fn set(&mut self, heap: Tmalloc<Brk>) {
+        // The old heap, if any, holds no memory (init_tmalloc checks), so
+        // it is overwritten without a drop: Tmalloc owns nothing to drop.
+        self.heap.write(heap);
+        self.ready = true;
+    }
+}
+
+static HEAP: Lock<Global> = Lock::new(Global { ready: false, heap: MaybeUninit::uninit() });
 
 fn with_heap<R>(f: impl FnOnce(&mut Tmalloc<Brk>) -> R) -> R {
-    let mut heap = HEAP.lock();
-    f(heap.get_or_insert_with(|| Tmalloc::new(PolicyKind::DEFAULT, Brk::new())))
+    f(HEAP.lock().get_or_init())
 }
 
 fn misuse(call: &str, ptr: NonNull<u8>, what: Misuse) -> ! {
@@ -41,14 +76,14 @@ pub enum InitError {
 /// Chooses the policy. Allowed until the heap first takes memory; after
 /// that, only a call naming the policy already in use succeeds.
 pub fn init_tmalloc(kind: PolicyKind) -> Result<(), InitError> {
-    let mut heap = HEAP.lock();
-    match heap.as_ref() {
+    let mut global = HEAP.lock();
+    match global.get() {
         Some(h) if h.kind() == kind => Ok(()),
         Some(h) if !h.regions().is_empty() || h.stats().live_blocks > 0 => {
             Err(InitError::HeapInUse(h.kind()))
         }
         _ => {
-            *heap = Some(Tmalloc::new(kind, Brk::new()));
+            global.set(Tmalloc::new(kind, Brk::new()));
             Ok(())
         }
     }
@@ -56,7 +91,7 @@ pub fn init_tmalloc(kind: PolicyKind) -> Result<(), InitError> {
 
 /// The policy in use (the default until a heap exists).
 pub fn tmalloc_policy() -> PolicyKind {
-    HEAP.lock().as_ref().map_or(PolicyKind::DEFAULT, Tmalloc::kind)
+    HEAP.lock().get().map_or(PolicyKind::DEFAULT, Tmalloc::kind)
 }
 
 /// `malloc`: `size` bytes, 16-byte aligned, or `None`.
@@ -113,7 +148,7 @@ pub fn tmalloc_check() -> Result<Totals, HeapError> {
 
 /// Runs `f` on the process-wide heap, if it exists (for reports).
 pub fn with_global_heap<R>(f: impl FnOnce(&Tmalloc<Brk>) -> R) -> Option<R> {
-    HEAP.lock().as_ref().map(f)
+    HEAP.lock().get().map(f)
 }
 
 /// The C ABI: the same functions, callable from C and gdb.
@@ -183,6 +218,30 @@ pub mod capi {
         super::tmalloc_usable_size(NonNull::new(ptr.cast()))
     }
 
+    /// Every C entry point, for a binary to keep with `#[used]`: without a
+    /// caller the linker would drop them, and gdb could not call them.
+    pub struct EntryPoints {
+        pub init_tmalloc: unsafe extern "C" fn(*const c_char) -> c_int,
+        pub tmalloc: extern "C" fn(usize) -> *mut c_void,
+        pub tmalloc_aligned: extern "C" fn(usize, usize) -> *mut c_void,
+        pub tcalloc: extern "C" fn(usize, usize) -> *mut c_void,
+        pub trealloc: unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void,
+        pub tfree: unsafe extern "C" fn(*mut c_void),
+        pub tmalloc_usable_size: unsafe extern "C" fn(*mut c_void) -> usize,
+        pub tmalloc_check: extern "C" fn() -> c_int,
+    }
+
+    pub const ENTRY_POINTS: EntryPoints = EntryPoints {
+        init_tmalloc,
+        tmalloc,
+        tmalloc_aligned,
+        tcalloc,
+        trealloc,
+        tfree,
+        tmalloc_usable_size,
+        tmalloc_check,
+    };
+
     /// Checks the heap: 0 if every invariant holds, else prints what is
     /// broken on stderr and returns -1.
     #[unsafe(no_mangle)]
@@ -194,5 +253,101 @@ pub mod capi {
                 -1
             }
         }
+    }
+}
+
+/// The process-wide heap owns the program break, which glibc's malloc owns
+/// in the test process: these tests run in a forked child that never returns
+/// to glibc, and report through its exit status.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{ExitStatus, Forked, exit_group, fork, signal, wait4};
+
+    /// Runs `checks` in a child; returns how the child ended. The child
+    /// exits with the number of the first failed check, or 0.
+    fn in_child(checks: fn() -> i32) -> ExitStatus {
+        match fork().unwrap() {
+            Forked::Child => exit_group(checks()),
+            Forked::Parent(pid) => wait4(pid).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_global_heap_behaves_like_malloc() {
+        let status = in_child(|| {
+            let Some(a) = tmalloc(100) else { return 1 };
+            if !(a.as_ptr() as usize).is_multiple_of(MALLOC_ALIGN) || tmalloc_usable_size(Some(a)) < 100 {
+                return 2;
+            }
+            // SAFETY: 100 bytes are ours.
+            unsafe { a.as_ptr().write_bytes(7, 100) };
+            let Some(b) = trealloc(Some(a), 5000) else { return 3 };
+            // SAFETY: the first 100 bytes moved with the block.
+            if unsafe { *b.as_ptr().add(99) } != 7 {
+                return 4;
+            }
+            let Some(z) = tcalloc(10, 10) else { return 5 };
+            // SAFETY: 100 zeroed bytes.
+            if (0..100).any(|i| unsafe { *z.as_ptr().add(i) } != 0) {
+                return 6;
+            }
+            if tcalloc(usize::MAX, 2).is_some() || tmalloc(usize::MAX).is_some() {
+                return 7;
+            }
+            if init_tmalloc(PolicyKind::Buddy).is_ok() || init_tmalloc(PolicyKind::DEFAULT).is_err() {
+                return 8; // memory is held: only the policy in use may be named
+            }
+            tfree(Some(b));
+            tfree(Some(z));
+            tfree(None);
+            if trealloc(tmalloc(8), 0).is_some() || tmalloc_usable_size(None) != 0 {
+                return 9;
+            }
+            match tmalloc_check() {
+                Ok(totals) if totals.used_blocks == 0 => 0,
+                _ => 10,
+            }
+        });
+        assert_eq!(status, ExitStatus::Exited(0));
+    }
+
+    #[test]
+    fn the_c_abi_chooses_policies_by_name_before_first_use() {
+        let status = in_child(|| {
+            // SAFETY: NUL-terminated names, or null.
+            unsafe {
+                if capi::init_tmalloc(c"no-such-policy".as_ptr()) != -1
+                    || capi::init_tmalloc(core::ptr::null()) != -1
+                {
+                    return 1;
+                }
+                if capi::init_tmalloc(c"best-fit".as_ptr()) != 0 || tmalloc_policy() != PolicyKind::BestFit {
+                    return 2;
+                }
+                let p = capi::tmalloc(64);
+                if p.is_null() || capi::tmalloc_usable_size(p) < 64 {
+                    return 3;
+                }
+                if capi::init_tmalloc(c"tlsf".as_ptr()) != -1 || capi::init_tmalloc(c"best-fit".as_ptr()) != 0
+                {
+                    return 4;
+                }
+                capi::tfree(p);
+            }
+            if capi::tmalloc_check() != 0 { 5 } else { 0 }
+        });
+        assert_eq!(status, ExitStatus::Exited(0));
+    }
+
+    #[test]
+    fn a_double_free_aborts_the_process() {
+        let status = in_child(|| {
+            let p = tmalloc(24);
+            tfree(p);
+            tfree(p);
+            0
+        });
+        assert_eq!(status, ExitStatus::Signaled(signal::SIGABRT));
     }
 }
