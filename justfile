@@ -27,3 +27,7 @@ startup:
 # What CI runs
 ci:
     bash .ci/run
+
+# Every policy on every workload: target/bench/results.md
+bench *ARGS:
+    cargo run --profile perf -p tmalloc-bench -- {{ARGS}}

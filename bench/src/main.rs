@@ -141,10 +141,16 @@ fn machine() -> String {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only NAME[,NAME]`: just these allocators.
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args.get(i + 1).map_or(vec![], |list| list.split(',').map(str::to_string).collect()));
     let scale = if quick { QUICK } else { FULL };
     let mut out = String::new();
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = args.join(" ");
     writeln!(out, "machine: {}", machine()).unwrap();
     writeln!(out, "command: {command}").unwrap();
     writeln!(
@@ -163,6 +169,9 @@ fn main() {
     print!("{out}");
     let mut printed = out.len();
     for kind in PolicyKind::ALL {
+        if only.as_ref().is_some_and(|names| !names.iter().any(|n| n == kind.name())) {
+            continue;
+        }
         let (seed_eff, seed_calls) = efficiency(kind, Pattern::Lifo, Sizes::Seed, scale.arena);
         let (frag_eff, _) = efficiency(kind, Pattern::Random, Sizes::Wide, scale.arena);
         let (median, min, max) = steady_ns(kind, scale.steady_live, scale);
