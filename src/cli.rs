@@ -2,8 +2,10 @@
 
 use core::fmt;
 
+use crate::experiment::{Contender, Contenders};
 use crate::rt::Startup;
 use crate::rt::fmt::Lossy;
+use crate::workload::consume_memory::{Pattern, Sizes};
 use crate::{eprintln, print, println};
 
 /// The exit status for usage and input errors.
@@ -14,12 +16,27 @@ tmalloc: malloc from scratch in a freestanding static binary
 
 Usage: tmalloc [OPTIONS]
 
-With no options, prints the process image as the kernel started it:
-segments, auxiliary vector, program break and /proc/self/maps.
+Runs consume_memory, the experiment of the original C project: allocate
+3 times out of 4 and free once, until an allocation fails under a kernel
+memory limit, for every allocator, each in its own process.
 
 Options:
-  -h, --help       Print this help and exit
-  -V, --version    Print the version and exit
+      --limit SIZE        Address-space limit per contender, as `ulimit -v`
+                          [default: 10M; suffixes K, M, G]
+      --seed N|random     Seed of the request stream [default: 10]
+      --algo NAME[,NAME]  Contenders, or `all` [default: all]; NAME is a
+                          tmalloc policy (slab-tlsf, tlsf, segregated, buddy,
+                          first-fit, next-fit, best-fit, worst-fit, default)
+                          or linked-list-allocator
+      --pattern lifo|random
+                          Which live block a free takes [default: lifo]
+      --sizes seed|wide   20/24/32-byte blocks, or 20 B to 4 KiB log-uniform
+                          [default: seed]
+      --format table|csv  The whole story, or the results table as CSV
+                          [default: table]
+      --image             Print the process image as the kernel started it
+  -h, --help              Print this help and exit
+  -V, --version           Print the version and exit
 ";
 
 /// What the command line asks for.
@@ -27,12 +44,48 @@ Options:
 pub enum Command {
     Help,
     Version,
+    Image,
     Run(Options),
 }
 
-/// Settings for a run. Later features add their options here.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Options {}
+/// Settings for a run of the experiment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// RLIMIT_AS for each contender, in bytes.
+    pub limit: u64,
+    pub seed: Seed,
+    pub contenders: Contenders,
+    pub pattern: Pattern,
+    pub sizes: Sizes,
+    pub format: Format,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limit: 10 << 20,
+            seed: Seed::Fixed(10),
+            contenders: Contenders::ALL,
+            pattern: Pattern::Lifo,
+            sizes: Sizes::Seed,
+            format: Format::Table,
+        }
+    }
+}
+
+/// Where the request stream's seed comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seed {
+    Fixed(u64),
+    /// From the 16 bytes the kernel passes in AT_RANDOM.
+    Random,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+}
 
 /// Why a command line was refused; `Display` gives the one-line message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,20 +121,103 @@ fn split_inline_value(arg: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
+/// Parses `10M`-style sizes: digits, then K, M or G (powers of 1024).
+pub fn parse_size(text: &[u8]) -> Result<u64, &'static str> {
+    let (digits, shift) = match text.last() {
+        Some(b'K' | b'k') => (&text[..text.len() - 1], 10),
+        Some(b'M' | b'm') => (&text[..text.len() - 1], 20),
+        Some(b'G' | b'g') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    let n = parse_u64(digits).ok_or("expected a number with an optional K, M or G suffix")?;
+    let bytes = n.checked_mul(1 << shift).filter(|&b| b < 1 << 48).ok_or("too large")?;
+    if bytes == 0 { Err("must be more than zero") } else { Ok(bytes) }
+}
+
+/// A decimal `u64`, or `None`.
+pub fn parse_u64(text: &[u8]) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n.checked_mul(10)?.checked_add((d - b'0') as u64))?
+    })
+}
+
+fn parse_seed(text: &[u8]) -> Result<Seed, &'static str> {
+    if text == b"random" {
+        return Ok(Seed::Random);
+    }
+    parse_u64(text).map(Seed::Fixed).ok_or("expected a number below 2^64, or `random`")
+}
+
+fn parse_contenders(text: &[u8]) -> Result<Contenders, &'static str> {
+    if text == b"all" {
+        return Ok(Contenders::ALL);
+    }
+    let mut set = Contenders::NONE;
+    for name in text.split(|&b| b == b',') {
+        set = set.with(Contender::from_name(name).ok_or("unknown allocator (see --help for the names)")?);
+    }
+    Ok(set)
+}
+
 /// Parses the arguments after the program name. Every argument is checked
 /// before anything is acted on: `--version --bogus` is an error.
 pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, UsageError<'a>> {
-    let options = Options::default();
-    let (mut help, mut version) = (false, false);
-    for arg in args {
+    let mut options = Options::default();
+    let (mut help, mut version, mut image) = (false, false, false);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
         let (name, inline) = split_inline_value(arg);
         let no_value = |option: &'static str| match inline {
             None => Ok(true),
             Some(value) => Err(UsageError::UnexpectedValue { option, value }),
         };
+        let mut value =
+            |option: &'static str| inline.or_else(|| args.next()).ok_or(UsageError::MissingValue(option));
+        let bad =
+            |option: &'static str, value: &'a [u8]| move |why| UsageError::BadValue { option, value, why };
         match name {
             b"-h" | b"--help" => help = no_value("--help")?,
             b"-V" | b"--version" => version = no_value("--version")?,
+            b"--image" => image = no_value("--image")?,
+            b"--limit" => {
+                let v = value("--limit")?;
+                options.limit = parse_size(v).map_err(bad("--limit", v))?;
+            }
+            b"--seed" => {
+                let v = value("--seed")?;
+                options.seed = parse_seed(v).map_err(bad("--seed", v))?;
+            }
+            b"--algo" => {
+                let v = value("--algo")?;
+                options.contenders = parse_contenders(v).map_err(bad("--algo", v))?;
+            }
+            b"--pattern" => {
+                let v = value("--pattern")?;
+                options.pattern = match v {
+                    b"lifo" => Pattern::Lifo,
+                    b"random" => Pattern::Random,
+                    _ => return Err(bad("--pattern", v)("expected lifo or random")),
+                };
+            }
+            b"--sizes" => {
+                let v = value("--sizes")?;
+                options.sizes = match v {
+                    b"seed" => Sizes::Seed,
+                    b"wide" => Sizes::Wide,
+                    _ => return Err(bad("--sizes", v)("expected seed or wide")),
+                };
+            }
+            b"--format" => {
+                let v = value("--format")?;
+                options.format = match v {
+                    b"table" => Format::Table,
+                    b"csv" => Format::Csv,
+                    _ => return Err(bad("--format", v)("expected table or csv")),
+                };
+            }
             _ if name.starts_with(b"-") && name.len() > 1 => {
                 return Err(UsageError::UnknownOption(name));
             }
@@ -92,6 +228,8 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, Us
         Command::Help
     } else if version {
         Command::Version
+    } else if image {
+        Command::Image
     } else {
         Command::Run(options)
     })
@@ -114,7 +252,8 @@ pub fn main(startup: &Startup) -> i32 {
             println!("tmalloc {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Ok(Command::Run(_options)) => crate::inspect::print_process_image(startup),
+        Ok(Command::Image) => crate::inspect::print_process_image(startup),
+        Ok(Command::Run(options)) => crate::experiment::run(&options, startup),
         Err(e) => {
             eprintln!("tmalloc: {e}\nTry 'tmalloc --help' for more information.");
             USAGE_EXIT_CODE
@@ -132,8 +271,45 @@ mod tests {
     }
 
     #[test]
-    fn no_arguments_runs() {
-        assert_eq!(parse_strs(&[]), Ok(Command::Run(Options::default())));
+    fn no_arguments_runs_the_experiment_with_the_originals_settings() {
+        let Ok(Command::Run(o)) = parse_strs(&[]) else { panic!() };
+        assert_eq!(
+            (o.limit, o.seed, o.pattern, o.sizes, o.format),
+            (10 << 20, Seed::Fixed(10), Pattern::Lifo, Sizes::Seed, Format::Table)
+        );
+        assert_eq!(o.contenders, Contenders::ALL);
+    }
+
+    #[test]
+    fn options_take_values_inline_or_next() {
+        let Ok(Command::Run(o)) = parse_strs(&[
+            "--limit=64K",
+            "--seed",
+            "random",
+            "--algo",
+            "tlsf,best-fit",
+            "--pattern=random",
+            "--sizes",
+            "wide",
+            "--format",
+            "csv",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(
+            (o.limit, o.seed, o.pattern, o.sizes, o.format),
+            (64 << 10, Seed::Random, Pattern::Random, Sizes::Wide, Format::Csv)
+        );
+        assert_eq!(
+            o.contenders.iter().collect::<std::vec::Vec<_>>(),
+            [
+                Contender::Tmalloc(crate::allocator::PolicyKind::Tlsf),
+                Contender::Tmalloc(crate::allocator::PolicyKind::BestFit)
+            ]
+        );
+        assert_eq!(parse_size(b"1"), Ok(1));
+        assert_eq!(parse_size(b"3g"), Ok(3 << 30));
+        assert_eq!(parse_strs(&["--image"]), Ok(Command::Image));
     }
 
     #[test]
@@ -155,6 +331,31 @@ mod tests {
         assert_eq!(msg(&["-"]), "unexpected argument '-'");
         assert_eq!(msg(&["--help=yes"]), "option '--help' takes no value, got 'yes'");
         assert_eq!(msg(&["--version", "--bogus"]), "unknown option '--bogus'");
+        assert_eq!(msg(&["--limit"]), "option '--limit' needs a value");
+        assert_eq!(
+            msg(&["--limit", "ten"]),
+            "invalid value 'ten' for '--limit': expected a number with an optional K, M or G suffix"
+        );
+        assert_eq!(msg(&["--limit=0"]), "invalid value '0' for '--limit': must be more than zero");
+        assert_eq!(msg(&["--limit=99999999G"]), "invalid value '99999999G' for '--limit': too large");
+        assert_eq!(
+            msg(&["--seed", "-1"]),
+            "invalid value '-1' for '--seed': expected a number below 2^64, or `random`"
+        );
+        assert_eq!(
+            msg(&["--seed", "18446744073709551616"]),
+            "invalid value '18446744073709551616' for '--seed': expected a number below 2^64, or `random`"
+        );
+        assert_eq!(
+            msg(&["--algo", "tlsf,nope"]),
+            "invalid value 'tlsf,nope' for '--algo': unknown allocator (see --help for the names)"
+        );
+        assert_eq!(
+            msg(&["--pattern", "fifo"]),
+            "invalid value 'fifo' for '--pattern': expected lifo or random"
+        );
+        assert_eq!(msg(&["--sizes", "huge"]), "invalid value 'huge' for '--sizes': expected seed or wide");
+        assert_eq!(msg(&["--format", "json"]), "invalid value 'json' for '--format': expected table or csv");
         let invalid_utf8 = parse([&b"--\xff"[..]]).unwrap_err().to_string();
         assert_eq!(invalid_utf8, "unknown option '--\u{FFFD}'");
     }

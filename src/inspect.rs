@@ -17,26 +17,9 @@ pub fn maps_have_heap(maps: &[u8]) -> bool {
 
 /// Prints the process image; returns the exit status.
 pub fn print_process_image(startup: &Startup) -> i32 {
-    let image = layout::image();
     let auxv = &startup.auxv;
     println!("tmalloc {}: the process as the kernel started it\n", env!("CARGO_PKG_VERSION"));
-
-    println!("Segments (symbols from linker.ld):");
-    println!("  {:#010x}  __executable_start  R    ELF header, program headers, .rodata", image.start);
-    println!(
-        "  {:#010x}  __text_start        R E  code ({})",
-        image.text,
-        Bytes((image.etext - image.text) as u64)
-    );
-    println!("  {:#010x}  etext", image.etext);
-    println!("  {:#010x}  __data_start        RW   .data", image.data);
-    println!(
-        "  {:#010x}  edata                    .bss ({})",
-        image.edata,
-        Bytes((image.end - image.edata) as u64)
-    );
-    println!("  {:#010x}  end                      the program break starts above here", image.end);
-
+    print_segments();
     println!("\nAuxiliary vector:");
     println!("  AT_PAGESZ        {}", auxv.page_size);
     println!("  AT_PHDR          {:#x} ({} program headers of {} bytes)", auxv.phdr, auxv.phnum, auxv.phent);
@@ -55,31 +38,61 @@ pub fn print_process_image(startup: &Startup) -> i32 {
     if let Some(path) = auxv.execfn {
         println!("  AT_EXECFN        {}", crate::rt::fmt::Lossy(path.to_bytes()));
     }
-
     let brk = sys::current_break();
+    let end = layout::image().end;
     println!(
-        "\nProgram break: brk(0) = {brk:#x}, {} bytes above `end` (randomised by ASLR)",
-        Thousands(brk.saturating_sub(image.end) as u64)
+        "\nProgram break: brk(0) = {brk:#x}, {} bytes above `end` (randomised by ASLR)\n",
+        Thousands(brk.saturating_sub(end) as u64)
     );
+    if print_maps("") { 0 } else { 1 }
+}
 
+/// The segment boundaries, from the symbols linker.ld defines.
+pub fn print_segments() {
+    let image = layout::image();
+    println!("Segments (symbols from linker.ld):");
+    println!("  {:#010x}  __executable_start  R    ELF header, program headers, .rodata", image.start);
+    println!(
+        "  {:#010x}  __text_start        R E  code ({})",
+        image.text,
+        Bytes((image.etext - image.text) as u64)
+    );
+    println!("  {:#010x}  etext", image.etext);
+    println!("  {:#010x}  __data_start        RW   .data", image.data);
+    println!(
+        "  {:#010x}  edata                    .bss ({})",
+        image.edata,
+        Bytes((image.end - image.edata) as u64)
+    );
+    println!("  {:#010x}  end                      the program break starts above here", image.end);
+}
+
+/// `/proc/self/maps`, each line after `indent`, and whether there is a
+/// `[heap]` line. Returns false if the file could not be read.
+pub fn print_maps(indent: &str) -> bool {
     let mut buf = [0u8; MAPS_BUFFER];
     match fs::read_into(c"/proc/self/maps", &mut buf) {
         Ok((maps, truncated)) => {
-            println!("\n/proc/self/maps:");
+            println!("{indent}/proc/self/maps:");
             for line in maps.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                print!("  ");
+                print!("{indent}  ");
                 crate::rt::io::STDOUT.write_bytes(line);
                 println!();
             }
             if truncated {
-                println!("  ... (longer than {MAPS_BUFFER} bytes, cut)");
+                println!("{indent}  ... (longer than {MAPS_BUFFER} bytes, cut)");
             }
-            if !maps_have_heap(maps) {
-                println!("\nNo [heap] line: nothing in this process has asked the kernel for one yet.");
+            if maps_have_heap(maps) {
+                println!("{indent}The [heap] line is there.");
+            } else {
+                println!("{indent}No [heap] line: nothing in this process has asked the kernel for one yet.");
             }
-            0
+            true
         }
-        Err(e) => report_io_error("/proc/self/maps", e),
+        Err(e) => {
+            report_io_error("/proc/self/maps", e);
+            false
+        }
     }
 }
 

@@ -17,6 +17,7 @@ extern crate std;
 
 pub mod allocator;
 pub mod cli;
+pub mod experiment;
 pub mod inspect;
 pub mod rt;
 pub mod sync;

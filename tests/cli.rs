@@ -1,5 +1,5 @@
 //! The real binary's command line: help, version, bad input, the panic
-//! path, and the process-image report of a run with no options.
+//! path, and the process-image report (`--image`).
 
 mod common;
 
@@ -99,9 +99,9 @@ fn hex(s: &str) -> u64 {
 }
 
 #[test]
-fn a_plain_run_shows_the_image_the_kernel_started() {
+fn image_shows_the_process_the_kernel_started() {
     for bin in binaries() {
-        let out = run(&bin, &[]);
+        let out = run(&bin, &["--image"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let text = stdout(&out);
 

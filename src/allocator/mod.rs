@@ -96,6 +96,14 @@ impl Stats {
     }
 }
 
+/// Whether a growth must be asked for, or may be skipped when the source
+/// refused as much before.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Optional,
+    Required,
+}
+
 /// An allocator: one policy over memory from one source.
 pub struct Tmalloc<S: Source> {
     policy: AnyPolicy,
@@ -106,6 +114,11 @@ pub struct Tmalloc<S: Source> {
     live_blocks: usize,
     live_bytes: usize,
     peak_live_bytes: usize,
+    /// The smallest growth the source has refused since memory last went
+    /// back to it: near a limit, larger optional steps are not retried on
+    /// every allocation (each would be a failed system call). The bare
+    /// minimum a request needs is always asked for.
+    refused: usize,
 }
 
 impl<S: Source> Tmalloc<S> {
@@ -123,6 +136,7 @@ impl<S: Source> Tmalloc<S> {
             live_blocks: 0,
             live_bytes: 0,
             peak_live_bytes: 0,
+            refused: usize::MAX,
         }
     }
 
@@ -192,7 +206,9 @@ impl<S: Source> Tmalloc<S> {
         let last = self.regions.last();
         let bare =
             self.policy.growth_hint(size, align, last, Growth::Bare).and_then(|n| align_up(n, PAGE))?;
-        if !self.obtain(bare) {
+        // Always asked for, even if as much was refused before: memory may
+        // have come back from outside the heap.
+        if !self.obtain(bare, Need::Required) {
             return None;
         }
         self.policy.alloc_fallback(size, align)
@@ -214,7 +230,7 @@ impl<S: Source> Tmalloc<S> {
         for len in ladder.into_iter().flatten() {
             if len < tried {
                 tried = len;
-                if self.obtain(len) {
+                if self.obtain(len, Need::Optional) {
                     return true;
                 }
             }
@@ -222,11 +238,14 @@ impl<S: Source> Tmalloc<S> {
         false
     }
 
-    fn obtain(&mut self, len: usize) -> bool {
-        if self.regions.is_full() {
+    fn obtain(&mut self, len: usize, need: Need) -> bool {
+        if self.regions.is_full() || (need == Need::Optional && len >= self.refused) {
             return false;
         }
-        let Ok(start) = self.source.grow(len) else { return false };
+        let Ok(start) = self.source.grow(len) else {
+            self.refused = len;
+            return false;
+        };
         let start = start.as_ptr() as usize;
         self.regions.add(start, len);
         let region = self.regions.find(start).expect("just added");
@@ -253,6 +272,7 @@ impl<S: Source> Tmalloc<S> {
                 let usable = LargeBlocks::usable(header);
                 // SAFETY: found on the live list; the caller gives the block up.
                 unsafe { self.large.free(&mut self.source, header) };
+                self.refused = usize::MAX;
                 usable
             }
         };
@@ -268,6 +288,7 @@ impl<S: Source> Tmalloc<S> {
         // SAFETY: the policy released these bytes at the end of the last region.
         if len > 0 && unsafe { self.source.shrink(len) }.is_ok() {
             self.regions.shrink_last(len);
+            self.refused = usize::MAX;
         }
     }
 

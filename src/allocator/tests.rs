@@ -275,6 +275,28 @@ fn the_heap_grows_in_steps_of_at_least_256_kib() {
 }
 
 #[test]
+fn a_refused_growth_is_not_asked_for_again_until_memory_goes_back() {
+    each_policy(|kind, _| {
+        let memory = TestMemory::new(1 << 20);
+        let mut t = Tmalloc::new(kind, memory.arena());
+        let mut live = Vec::new();
+        while let Some(p) = t.alloc(3000, 8) {
+            live.push(p);
+        }
+        let calls = t.stats().brk_calls;
+        for _ in 0..100 {
+            assert_eq!(t.alloc(3000, 8), None);
+        }
+        let asked = t.stats().brk_calls - calls;
+        assert!(asked <= 100, "{kind}: {asked} growth requests for 100 failures: one at most each");
+        for p in live {
+            t.try_free(Some(p)).unwrap();
+        }
+        assert!(t.alloc(3000, 8).is_some(), "{kind}: memory is usable again");
+    });
+}
+
+#[test]
 fn a_failing_source_returns_none_and_loses_nothing() {
     for kind in PolicyKind::ALL {
         let memory = TestMemory::new(16 << 20);

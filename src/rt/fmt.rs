@@ -92,6 +92,22 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// An address or other number as `0x…` that honours width and alignment
+/// flags (`{:>14}`), for table columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hex(pub u64);
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 18];
+        let mut cursor = Cursor { buf: &mut buf, len: 0 };
+        write!(cursor, "{:#x}", self.0)?;
+        let len = cursor.len;
+        // SAFETY: only "0x" and ASCII hex digits were written.
+        f.pad(unsafe { core::str::from_utf8_unchecked(&buf[..len]) })
+    }
+}
+
 /// A `fmt::Write` into a fixed byte slice.
 struct Cursor<'a> {
     buf: &'a mut [u8],
@@ -171,6 +187,12 @@ mod tests {
         assert_eq!(format!("{}", Ratio::new(u64::MAX, 1, 2)), "18446744073709551615.00");
         assert_eq!(format!("[{:>7}]", Ratio::new(1, 4, 2)), "[   0.25]");
         assert_eq!(format!("{}", Ratio::new(1, 0, 2)), "-");
+    }
+
+    #[test]
+    fn hex_pads_as_a_whole() {
+        assert_eq!(format!("[{:>8}]", Hex(0x1f)), "[    0x1f]");
+        assert_eq!(format!("{}", Hex(u64::MAX)), "0xffffffffffffffff");
     }
 
     #[test]

@@ -310,6 +310,16 @@ pub fn kill(pid: Pid, sig: i32) -> Result<(), Errno> {
     result(unsafe { syscall2(Sysno::kill as usize, pid as usize, sig as usize) }).map(drop)
 }
 
+/// Whether `fd` is a terminal: `ioctl(TCGETS)` succeeds only on one.
+pub fn is_terminal(fd: Fd) -> bool {
+    const TCGETS: usize = 0x5401;
+    // Room for `struct termios` (60 bytes on x86_64).
+    let mut termios = [0u8; 64];
+    // SAFETY: the kernel writes at most sizeof(struct termios) into a live buffer.
+    result(unsafe { syscall3(Sysno::ioctl as usize, fd.0 as usize, TCGETS, termios.as_mut_ptr() as usize) })
+        .is_ok()
+}
+
 /// Restores the default action for `sig` (`SIG_DFL`), as `abort(3)` does
 /// before raising SIGABRT a second time.
 pub fn reset_signal_to_default(sig: i32) -> Result<(), Errno> {
@@ -424,6 +434,15 @@ mod tests {
                 assert_eq!(wait4(pid).unwrap(), ExitStatus::Signaled(signal::SIGKILL));
             }
         }
+    }
+
+    #[test]
+    fn a_pipe_is_not_a_terminal() {
+        let [r, w] = pipe2(open::CLOEXEC).unwrap();
+        assert!(!is_terminal(r) && !is_terminal(w));
+        close(r).unwrap();
+        close(w).unwrap();
+        assert!(!is_terminal(Fd(-1)));
     }
 
     #[test]

@@ -295,6 +295,23 @@ mod tests {
     }
 
     #[test]
+    fn freeing_everything_gives_the_memory_back() {
+        for kind in PolicyKind::ALL {
+            if kind == PolicyKind::Buddy {
+                continue; // documented: buddy never trims
+            }
+            let memory = TestMemory::new(8 << 20);
+            let mut t = Tmalloc::new(kind, memory.arena());
+            let mut w = ConsumeMemory::new(Pattern::Lifo, Sizes::Seed);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(10);
+            w.run(&mut t, &mut rng, u64::MAX, &mut |_| {});
+            w.free_all(&mut t);
+            let held = t.stats().kernel_bytes;
+            assert!(held <= 1 << 20, "{kind}: {held} bytes still held after freeing everything");
+        }
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_run_and_another_seed_another() {
         let a = run(PolicyKind::SlabTlsf, Pattern::Random, Sizes::Wide, 7, 1 << 20);
         let b = run(PolicyKind::SlabTlsf, Pattern::Random, Sizes::Wide, 7, 1 << 20);

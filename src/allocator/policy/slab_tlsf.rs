@@ -31,8 +31,11 @@
 //!   small requests are served as tagged blocks.
 //! - A class keeps its runs that have free slots on a list, the run with
 //!   the latest free first, so holes fill before fresh slots are touched. A
-//!   run that empties goes back to the tag heap (and can coalesce) unless
-//!   it is its class's last.
+//!   run that empties goes back to the tag heap (and can coalesce), unless
+//!   it is the class's only run with free slots: then it is kept as the
+//!   class's spare, until another run has a free slot again. (Keeping "the
+//!   last run" instead kept the newest run, at the top of the heap, and the
+//!   heap could never be trimmed.)
 //! - A free slot holds a key derived from its address. Freeing a slot that
 //!   carries the key triggers a scan of its run's free list: a double free
 //!   is caught exactly, and user data that mimics the key costs one scan.
@@ -122,6 +125,9 @@ pub struct SlabTlsf {
     tags: TagHeap<Tlsf>,
     /// Per class: runs with at least one free slot.
     classes: [List<Run>; CLASSES.len()],
+    /// Per class: an empty run kept for the next allocation, while it is the
+    /// class's only run with free slots.
+    spare: [Option<NonNull<Run>>; CLASSES.len()],
     /// The address unit 0 of the run map stands for (0 until memory arrives).
     map_base: usize,
     /// The end of the last region: its top block is where new runs come
@@ -141,6 +147,7 @@ impl SlabTlsf {
         SlabTlsf {
             tags: TagHeap::new(Tlsf::new()),
             classes: [const { List::new() }; CLASSES.len()],
+            spare: [None; CLASSES.len()],
             map_base: 0,
             top_end: 0,
             map: [0; MAP_WORDS],
@@ -253,6 +260,9 @@ impl SlabTlsf {
                 (*r).bump += class as u32;
                 slot
             };
+            if (*r).live == 0 {
+                self.spare[c] = None;
+            }
             (*r).live += 1;
             // The key word becomes the caller's: clear it, so a later free
             // does not mistake it for a freed slot's.
@@ -319,11 +329,32 @@ impl SlabTlsf {
             (*r).live -= 1;
             if was_full {
                 self.classes[c].push_front(run);
-            } else if (*r).live == 0 && self.classes[c].len() > 1 {
-                self.classes[c].remove(run);
-                self.mark(run.as_ptr() as usize, false);
-                self.tags.release(Block::at(run.as_ptr() as usize));
+                // A run with free slots again: a kept empty run is now spare.
+                if let Some(spare) = self.spare[c].take() {
+                    self.release_run(c, spare);
+                }
             }
+            if (*r).live == 0 {
+                if self.classes[c].len() > 1 {
+                    self.release_run(c, run);
+                } else {
+                    self.spare[c] = Some(run);
+                }
+            }
+        }
+    }
+
+    /// Gives an empty run back to the tag heap, where it coalesces.
+    ///
+    /// # Safety
+    ///
+    /// `run` must be an empty run of class `c`, on its list.
+    unsafe fn release_run(&mut self, c: usize, run: NonNull<Run>) {
+        // SAFETY: per the caller.
+        unsafe {
+            self.classes[c].remove(run);
+            self.mark(run.as_ptr() as usize, false);
+            self.tags.release(Block::at(run.as_ptr() as usize));
         }
     }
 
@@ -596,6 +627,17 @@ impl Policy for SlabTlsf {
         ensure(marked == runs, "run map marks differ from runs found", 0, marked, runs)?;
         for (c, list) in self.classes.iter().enumerate() {
             list.check(runs + 1)?;
+            if let Some(spare) = self.spare[c] {
+                // SAFETY: the spare is a live run.
+                let live = unsafe { spare.as_ref().live };
+                ensure(
+                    live == 0 && list.len() == 1,
+                    "a spare run that is not the class's only free run",
+                    spare.as_ptr() as usize,
+                    list.len(),
+                    1,
+                )?;
+            }
             for run in list.iter() {
                 // SAFETY: listed runs are live.
                 let r = unsafe { run.as_ref() };
