@@ -32,7 +32,7 @@ use crate::rt::fmt::{Bytes, Hex, Ratio, Thousands};
 use crate::rt::{self, Startup, fs};
 use crate::sys::{self, ExitStatus, Fd, Forked, Rlimit, clock, open, rlimit, signal};
 use crate::workload::consume_memory::ConsumeMemory;
-use crate::{eprint, eprintln, println};
+use crate::{eprint, eprintln, print, println};
 
 /// How a contender's process ended.
 enum Row {
@@ -72,7 +72,8 @@ pub fn run(options: &Options, startup: &Startup) -> i32 {
         );
         before_any_allocation();
         if let Err(status) = in_child(first_allocation) {
-            println!("   (the demonstration child ended with {status:?})");
+            let (what, n) = crash_text(&status);
+            println!("   (the demonstration child ended with {what} {n})");
         }
     }
     let crash = crate::test_fault::crashing_contender(startup);
@@ -127,7 +128,10 @@ fn first_allocation() -> i32 {
     let before = sys::current_break();
     let block = crate::allocator::api::tmalloc(24);
     let after = sys::current_break();
-    println!("\n2. After the first allocation: tmalloc(24) = {:?}", block.map(|p| p.as_ptr()));
+    println!(
+        "\n2. After the first allocation: tmalloc(24) = {}",
+        Hex(block.map_or(0, |p| p.as_ptr() as u64))
+    );
     println!(
         "   program break: {before:#x} -> {after:#x}, up {} bytes: the heap exists because userland asked for it",
         Thousands(after.saturating_sub(before) as u64)
@@ -263,6 +267,24 @@ fn crash_text(status: &ExitStatus) -> (&'static str, i32) {
     }
 }
 
+/// The numbers of a row, in table and CSV order.
+fn cells(r: &Report) -> [u64; 11] {
+    let o = &r.outcome;
+    [
+        o.calls,
+        o.allocs,
+        o.frees,
+        o.live_blocks,
+        o.live_bytes,
+        r.kernel_bytes,
+        r.brk_calls,
+        r.mmap_calls,
+        r.munmap_calls,
+        r.elapsed_ns,
+        r.break_after_free,
+    ]
+}
+
 fn print_table<'a>(rows: impl Iterator<Item = (Contender, &'a Row)>, limit: u64) {
     println!(
         "3. Until the first failed allocation, each contender in its own process, RLIMIT_AS = {}",
@@ -283,55 +305,47 @@ fn print_table<'a>(rows: impl Iterator<Item = (Contender, &'a Row)>, limit: u64)
         "ns/call"
     );
     for (c, row) in rows {
+        print!("   {:<22}", c.name());
         match row {
-            Row::Done(r) => println!(
-                "   {:<22} {:>9} {:>9} {:>11} {:>11} {:>6} {:>4} {:>4} {:>6} {:>8} {:>7}",
-                c.name(),
-                Thousands(r.outcome.calls),
-                Thousands(r.outcome.live_blocks),
-                Thousands(r.outcome.live_bytes),
-                Thousands(r.kernel_bytes),
-                Ratio::new(r.outcome.live_bytes, limit, 3),
-                r.brk_calls,
-                r.mmap_calls,
-                r.munmap_calls,
-                Ratio::new(r.elapsed_ns, 1_000_000, 1),
-                Ratio::new(r.elapsed_ns, r.outcome.calls, 1),
-            ),
+            Row::Done(r) => {
+                let [calls, _, _, live, payload, kernel, brk, mmap, munmap, elapsed, _] = cells(r);
+                for (value, width) in [(calls, 9), (live, 9), (payload, 11), (kernel, 11)] {
+                    print!(" {:>width$}", Thousands(value));
+                }
+                print!(" {:>6}", Ratio::new(payload, limit, 3));
+                for (value, width) in [(brk, 4), (mmap, 4), (munmap, 6)] {
+                    print!(" {value:>width$}");
+                }
+                println!(" {:>8} {:>7}", Ratio::new(elapsed, 1_000_000, 1), Ratio::new(elapsed, calls, 1));
+            }
             Row::Crashed(status) => {
                 let (what, n) = crash_text(status);
-                println!("   {:<22} crashed ({what} {n}): no results", c.name());
+                println!(" crashed ({what} {n}): no results");
             }
         }
     }
     println!("   eff. = live payload / limit; the binary's own mappings count against the limit too");
 }
 
+/// The CSV header; the columns after `status` are [`cells`] in order.
+pub const CSV_HEADER: &str = "contender,status,calls,allocs,frees,live_blocks,live_payload_bytes,kernel_bytes,brk_calls,mmap_calls,munmap_calls,elapsed_ns,break_after_free,efficiency,ns_per_call,limit_bytes";
+
 fn print_csv<'a>(rows: impl Iterator<Item = (Contender, &'a Row)>, limit: u64) {
-    println!(
-        "contender,status,calls,allocs,frees,live_blocks,live_payload_bytes,kernel_bytes,efficiency,brk_calls,mmap_calls,munmap_calls,elapsed_ns,ns_per_call,limit_bytes"
-    );
+    println!("{CSV_HEADER}");
     for (c, row) in rows {
+        print!("{}", c.name());
         match row {
-            Row::Done(r) => println!(
-                "{},ok,{},{},{},{},{},{},{},{},{},{},{},{},{limit}",
-                c.name(),
-                r.outcome.calls,
-                r.outcome.allocs,
-                r.outcome.frees,
-                r.outcome.live_blocks,
-                r.outcome.live_bytes,
-                r.kernel_bytes,
-                Ratio::new(r.outcome.live_bytes, limit, 4),
-                r.brk_calls,
-                r.mmap_calls,
-                r.munmap_calls,
-                r.elapsed_ns,
-                Ratio::new(r.elapsed_ns, r.outcome.calls, 1),
-            ),
+            Row::Done(r) => {
+                let cells = cells(r);
+                print!(",ok");
+                for value in cells {
+                    print!(",{value}");
+                }
+                println!(",{},{},{limit}", Ratio::new(cells[4], limit, 4), Ratio::new(cells[9], cells[0], 1));
+            }
             Row::Crashed(status) => {
                 let (what, n) = crash_text(status);
-                println!("{},crashed: {what} {n},,,,,,,,,,,,,{limit}", c.name());
+                println!(",crashed: {what} {n},,,,,,,,,,,,,,{limit}");
             }
         }
     }
@@ -345,14 +359,11 @@ fn print_after_free<'a>(rows: impl Iterator<Item = (Contender, &'a Row)>) {
     );
     for (c, row) in rows {
         if let Row::Done(r) = row {
-            println!(
-                "   {:<22} {:>14} {:>14} {:>14} {:>12}",
-                c.name(),
-                Hex(r.break_start),
-                Hex(r.break_at_failure),
-                Hex(r.break_after_free),
-                Thousands(r.kernel_bytes_after_free)
-            );
+            print!("   {:<22}", c.name());
+            for address in [r.break_start, r.break_at_failure, r.break_after_free] {
+                print!(" {:>14}", Hex(address));
+            }
+            println!(" {:>12}", Thousands(r.kernel_bytes_after_free));
         }
     }
 }

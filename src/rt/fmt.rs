@@ -55,11 +55,16 @@ impl fmt::Display for Ratio {
         if self.den == 0 {
             return f.pad("-");
         }
-        let scale = 10u128.pow(self.decimals);
-        let scaled = (self.num as u128 * scale + self.den as u128 / 2) / self.den as u128;
-        let (whole, frac) = (scaled / scale, scaled % scale);
-        // Room for u64::MAX * 10^decimals plus a point: 40 bytes is plenty up to 19 decimals.
-        let mut buf = [0u8; 64];
+        // Whole part and rounded fraction, each printed as a u64: printing a
+        // u128 would pull its formatting code into the binary.
+        let scale = 10u64.pow(self.decimals);
+        let (mut whole, rem) = (self.num / self.den, self.num % self.den);
+        let mut frac = ((rem as u128 * scale as u128 + self.den as u128 / 2) / self.den as u128) as u64;
+        if frac == scale {
+            whole += 1;
+            frac = 0;
+        }
+        let mut buf = [0u8; 48];
         let mut cursor = Cursor { buf: &mut buf, len: 0 };
         if self.decimals == 0 {
             write!(cursor, "{whole}")?;
@@ -184,6 +189,7 @@ mod tests {
         assert_eq!(format!("{}", Ratio::new(1, 2001, 3)), "0.000");
         assert_eq!(format!("{}", Ratio::new(123_456, 1000, 1)), "123.5");
         assert_eq!(format!("{}", Ratio::new(7, 2, 0)), "4");
+        assert_eq!(format!("{}", Ratio::new(1999, 1000, 2)), "2.00"); // rounding carries into the whole part
         assert_eq!(format!("{}", Ratio::new(u64::MAX, 1, 2)), "18446744073709551615.00");
         assert_eq!(format!("[{:>7}]", Ratio::new(1, 4, 2)), "[   0.25]");
         assert_eq!(format!("{}", Ratio::new(1, 0, 2)), "-");

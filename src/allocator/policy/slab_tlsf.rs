@@ -9,7 +9,7 @@
 //! address by rounding down, names the class.
 //!
 //! ```text
-//!   run (16 KiB, 16 KiB-aligned: a used boundary-tag block marked SPECIAL)
+//!   run (16 KiB, on the 16 KiB grid of the heap: a used tag block marked SPECIAL)
 //!   ┌────────────────────────────────────────────┬───────┬───────┬───────┬─────
 //!   │ tag header | class link | free | magic,    │ slot  │ slot  │ slot  │ …
 //!   │ class, bump, live                  48 B    │ used  │ free ─┼─► …   │
@@ -169,7 +169,13 @@ impl SlabTlsf {
             return None;
         }
         // SAFETY: marked units start with a live run.
-        Some(unsafe { NonNull::new_unchecked((addr & !(RUN - 1)) as *mut Run) })
+        Some(unsafe { NonNull::new_unchecked(self.run_start(unit) as *mut Run) })
+    }
+
+    /// The address of map unit `unit`, where a run there starts.
+    #[inline]
+    fn run_start(&self, unit: usize) -> usize {
+        self.map_base + unit * RUN
     }
 
     fn mark(&mut self, run: usize, on: bool) {
@@ -233,7 +239,8 @@ impl SlabTlsf {
     fn run_window(&self, block: Block) -> Option<usize> {
         // SAFETY: the index returns free blocks inside the heap.
         let end = block.addr() + unsafe { block.size() };
-        let mut at = (block.addr() + RUN - 1) & !(RUN - 1);
+        let unit = (block.addr().checked_sub(self.map_base)?).div_ceil(RUN);
+        let mut at = self.run_start(unit);
         if at != block.addr() && at - block.addr() < MIN_BLOCK {
             at += RUN;
         }
@@ -386,7 +393,8 @@ impl SlabTlsf {
         let base = block.addr();
         // SAFETY: walked blocks are inside the heap.
         let size = unsafe { block.size() };
-        ensure(base.is_multiple_of(RUN), "run not aligned to its size", base, base % RUN, 0)?;
+        let offset = base.wrapping_sub(self.map_base);
+        ensure(offset.is_multiple_of(RUN), "run off the run grid", base, offset % RUN, 0)?;
         ensure((RUN..RUN + MIN_BLOCK).contains(&size), "run of the wrong size", base, size, RUN)?;
         ensure(self.run_of(base).is_some(), "run missing from the run map", base, 0, 1)?;
         // SAFETY: a SPECIAL block of this heap is a run.
@@ -497,7 +505,10 @@ fn free_slots(r: &Run) -> SlotSet {
 impl Policy for SlabTlsf {
     unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize) {
         if self.map_base == 0 {
-            self.map_base = start & !(RUN - 1);
+            // Units count from the first region's start, not from absolute
+            // 16 KiB boundaries: where ASLR puts the heap then changes
+            // nothing about where runs go, and a run is repeatable.
+            self.map_base = start;
         }
         self.top_end = region.end;
         // SAFETY: forwarded from the caller.
