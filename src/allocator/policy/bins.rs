@@ -12,51 +12,53 @@
 //! "The first non-empty list at or after `i`" is two count-trailing-zeros
 //! instructions, whatever the number of lists: O(1).
 
-use crate::allocator::error::{HeapError, ensure};
-use crate::allocator::list::List;
-use crate::allocator::policy::tags::{Block, FreeBlock};
+use core::ptr::NonNull;
 
-/// `N` lists, tracked by `W` bitmap words (`W * 64 >= N`, `W <= 64`).
-pub struct Bins<const N: usize, const W: usize> {
+use crate::allocator::error::{HeapError, ensure};
+use crate::allocator::list::{Linked, List};
+
+/// `N` lists of free elements `T`, tracked by `W` bitmap words
+/// (`W * 64 >= N`, `W <= 64`).
+pub struct Bins<const N: usize, const W: usize, T: Linked> {
     summary: u64,
     words: [u64; W],
-    lists: [List<FreeBlock>; N],
+    lists: [List<T>; N],
 }
 
-impl<const N: usize, const W: usize> Default for Bins<N, W> {
+impl<const N: usize, const W: usize, T: Linked> Default for Bins<N, W, T> {
     fn default() -> Self {
         Bins::new()
     }
 }
 
-impl<const N: usize, const W: usize> Bins<N, W> {
-    pub const fn new() -> Bins<N, W> {
+impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
+    pub const fn new() -> Bins<N, W, T> {
         assert!(W * 64 >= N && W <= 64);
         Bins { summary: 0, words: [0; W], lists: [const { List::new() }; N] }
     }
 
-    pub fn list(&self, bin: usize) -> &List<FreeBlock> {
+    pub fn list(&self, bin: usize) -> &List<T> {
         &self.lists[bin]
     }
 
     /// # Safety
     ///
-    /// `block` must be free and in no list.
+    /// `elem` must be free and in no list.
     #[inline]
-    pub unsafe fn insert(&mut self, bin: usize, block: Block) {
+    pub unsafe fn insert(&mut self, bin: usize, elem: NonNull<T>) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.lists[bin].push_front(FreeBlock::of(block)) };
+        unsafe { self.lists[bin].push_front(elem) };
         self.words[bin / 64] |= 1 << (bin % 64);
         self.summary |= 1 << (bin / 64);
     }
 
     /// # Safety
     ///
-    /// `block` must be in list `bin`.
+    /// `elem` must be in list `bin`.
     #[inline]
-    pub unsafe fn remove(&mut self, bin: usize, block: Block) {
+    pub unsafe fn remove(&mut self, bin: usize, elem: NonNull<T>) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.lists[bin].remove(FreeBlock::of(block)) };
+        unsafe { self.lists[bin].remove(elem) };
         if self.lists[bin].is_empty() {
             self.words[bin / 64] &= !(1 << (bin % 64));
             if self.words[bin / 64] == 0 {
@@ -89,7 +91,7 @@ impl<const N: usize, const W: usize> Bins<N, W> {
     /// assigns its size; returns the blocks and bytes held.
     pub fn check(
         &self,
-        size_of: impl Fn(Block) -> Result<usize, HeapError>,
+        size_of: impl Fn(NonNull<T>) -> Result<usize, HeapError>,
         bin_of: impl Fn(usize) -> usize,
     ) -> Result<(usize, usize), HeapError> {
         let (mut count, mut bytes) = (0, 0);
@@ -98,11 +100,11 @@ impl<const N: usize, const W: usize> Bins<N, W> {
             let marked = self.words[bin / 64] & (1 << (bin % 64)) != 0;
             ensure(marked != list.is_empty(), "bin bitmap disagrees with its list", bin, marked as usize, 1)?;
             for elem in list.iter() {
-                let size = size_of(FreeBlock::block(elem))?;
+                let size = size_of(elem)?;
                 ensure(
                     bin_of(size) == bin,
                     "a free block is in the wrong bin",
-                    FreeBlock::block(elem).addr(),
+                    elem.as_ptr() as usize,
                     bin,
                     bin_of(size),
                 )?;
@@ -122,11 +124,11 @@ impl<const N: usize, const W: usize> Bins<N, W> {
         Ok((count, bytes))
     }
 
-    /// Every listed block with its bin.
-    pub fn for_each(&self, visit: &mut dyn FnMut(usize, Block)) {
+    /// Every listed element's address, with its bin.
+    pub fn for_each(&self, visit: &mut dyn FnMut(usize, usize)) {
         for (bin, list) in self.lists.iter().enumerate() {
             for elem in list.iter() {
-                visit(bin, FreeBlock::block(elem));
+                visit(bin, elem.as_ptr() as usize);
             }
         }
     }

@@ -35,8 +35,9 @@
 use core::ptr::NonNull;
 
 use crate::allocator::error::{BlockInfo, BlockState, HeapError, Misuse, Totals, ensure};
+use crate::allocator::list::{Link, Linked};
 use crate::allocator::policy::bins::Bins;
-use crate::allocator::policy::tags::{Block, ListBins};
+use crate::allocator::policy::tags::ListBins;
 use crate::allocator::policy::{Growth, Policy};
 use crate::allocator::region::Region;
 
@@ -85,10 +86,35 @@ fn tail_word(payload: usize, offset: usize) -> u64 {
     ((MAGIC ^ (payload as u64 >> 4)) << 32) | offset as u64
 }
 
+/// A free buddy block: its 8-byte header, then the list link.
+#[repr(C)]
+pub struct BuddyFree {
+    header: u64,
+    link: Link,
+}
+
+// SAFETY: link and from_link use the same field offset.
+unsafe impl Linked for BuddyFree {
+    fn link(this: NonNull<Self>) -> NonNull<Link> {
+        // SAFETY: projecting a field of a valid element pointer.
+        unsafe { NonNull::new_unchecked(&raw mut (*this.as_ptr()).link) }
+    }
+    unsafe fn from_link(link: NonNull<Link>) -> NonNull<Self> {
+        // SAFETY: the caller vouches the link is a free buddy block's.
+        unsafe { link.byte_sub(core::mem::offset_of!(BuddyFree, link)).cast() }
+    }
+}
+
+/// The free buddy block at `addr`.
+fn free_at(addr: usize) -> NonNull<BuddyFree> {
+    // SAFETY: block addresses are never null.
+    unsafe { NonNull::new_unchecked(addr as *mut BuddyFree) }
+}
+
 /// The buddy policy.
 pub struct Buddy {
     /// Free blocks by order.
-    free: Bins<ORDERS, 1>,
+    free: Bins<ORDERS, 1, BuddyFree>,
 }
 
 impl Default for Buddy {
@@ -126,7 +152,7 @@ impl Buddy {
         // SAFETY: per the caller.
         unsafe {
             (addr as *mut u64).write(header_word(addr, order, FREE, OVERHEAD));
-            self.free.insert(order as usize, Block::at(addr));
+            self.free.insert(order as usize, free_at(addr));
         }
     }
 
@@ -149,7 +175,7 @@ impl Buddy {
                 break;
             }
             // SAFETY: a free block of this order is listed in its bin.
-            unsafe { self.free.remove(order as usize, Block::at(buddy)) };
+            unsafe { self.free.remove(order as usize, free_at(buddy)) };
             addr = addr.min(buddy);
             order += 1;
         }
@@ -221,7 +247,7 @@ impl Policy for Buddy {
         let addr = block.as_ptr() as usize;
         // SAFETY: the block is listed in bin `found`; its halves are ours to split.
         unsafe {
-            self.free.remove(found, Block::at(addr));
+            self.free.remove(found, free_at(addr));
             let mut have = found as u32;
             while have > order {
                 have -= 1;
@@ -338,12 +364,13 @@ impl Policy for Buddy {
         })?;
         failure?;
         let (count, bytes) = self.free.check(
-            |b| {
+            |e| {
+                let addr = e.as_ptr() as usize;
                 // SAFETY: listed blocks are free block starts inside the heap.
-                let word = unsafe { Buddy::header(b.addr()) };
-                match decode_header(b.addr(), word) {
+                let word = unsafe { Buddy::header(addr) };
+                match decode_header(addr, word) {
                     Some((order, FREE)) => Ok(1 << order),
-                    _ => Err(HeapError::new("a listed buddy block is not free", b.addr(), word as usize, 0)),
+                    _ => Err(HeapError::new("a listed buddy block is not free", addr, word as usize, 0)),
                 }
             },
             |size| size.trailing_zeros() as usize,
@@ -367,7 +394,7 @@ impl Policy for Buddy {
 }
 
 impl ListBins for Buddy {
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, Block)) {
+    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize)) {
         self.free.for_each(visit)
     }
 }

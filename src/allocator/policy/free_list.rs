@@ -64,9 +64,9 @@ impl<F: Fit> FreeIndex for FreeList<F> {
 }
 
 impl<F: Fit> ListBins for FreeList<F> {
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, Block)) {
+    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize)) {
         for elem in self.list.iter() {
-            visit(0, FreeBlock::block(elem));
+            visit(0, elem.as_ptr() as usize);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! blocks, log-spaced bins for the rest, best fit inside a bin.
 //!
 //! ```text
-//!   bins 0..60     one per size: 32, 40, 48, … 504 bytes   (exact: the head fits)
+//!   bins 0..61     one per size: 24, 32, 40, … 504 bytes   (exact: the head fits)
 //!   bins 60..      four per power of two from 512 bytes up  (scanned for the best fit)
 //! ```
 //!
@@ -41,7 +41,7 @@ pub fn bin_of(size: usize) -> usize {
 
 /// The segregated free index.
 pub struct SegregatedBins {
-    bins: Bins<BINS, WORDS>,
+    bins: Bins<BINS, WORDS, FreeBlock>,
 }
 
 impl Default for SegregatedBins {
@@ -75,12 +75,12 @@ impl SegregatedBins {
 impl FreeIndex for SegregatedBins {
     unsafe fn insert(&mut self, block: Block) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.bins.insert(bin_of(block.size()), block) }
+        unsafe { self.bins.insert(bin_of(block.size()), FreeBlock::of(block)) }
     }
 
     unsafe fn remove(&mut self, block: Block) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.bins.remove(bin_of(block.size()), block) }
+        unsafe { self.bins.remove(bin_of(block.size()), FreeBlock::of(block)) }
     }
 
     fn find(&mut self, size: usize) -> Option<Block> {
@@ -97,12 +97,12 @@ impl FreeIndex for SegregatedBins {
     }
 
     fn check(&self) -> Result<(usize, usize), HeapError> {
-        self.bins.check(|b| check_indexed(b, MIN_BLOCK, usize::MAX), bin_of)
+        self.bins.check(|e| check_indexed(FreeBlock::block(e), MIN_BLOCK, usize::MAX), bin_of)
     }
 }
 
 impl ListBins for SegregatedBins {
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, Block)) {
+    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize)) {
         self.bins.for_each(visit)
     }
 }
@@ -119,8 +119,8 @@ mod tests {
 
     #[test]
     fn bins_are_exact_then_four_per_power_of_two() {
-        assert_eq!(bin_of(32), 0);
-        assert_eq!(bin_of(40), 1);
+        assert_eq!(bin_of(MIN_BLOCK), 0);
+        assert_eq!(bin_of(MIN_BLOCK + 8), 1);
         assert_eq!(bin_of(504), SMALL_BINS - 1);
         assert_eq!(bin_of(512), SMALL_BINS);
         assert_eq!(bin_of(640), SMALL_BINS + 1);

@@ -9,11 +9,12 @@
 //! address by rounding down, names the class.
 //!
 //! ```text
-//!   run (16 KiB, on the 16 KiB grid of the heap: a used tag block marked SPECIAL)
-//!   ┌────────────────────────────────────────────┬───────┬───────┬───────┬─────
-//!   │ tag header | class link | free | magic,    │ slot  │ slot  │ slot  │ …
-//!   │ class, bump, live                  48 B    │ used  │ free ─┼─► …   │
-//!   └────────────────────────────────────────────┴───────┴───────┴───────┴─────
+//!   a unit of the heap's 16 KiB grid: the run, a used tag block marked SPECIAL
+//!   ┌────┬─────┬──────────────────────────────────┬───────┬───────┬───────┬────
+//!   │ 4  │ tag │ class link | free | magic, class │ slot  │ slot  │ slot  │ …
+//!   │    │ 4 B │ bump, live                 40 B  │ used  │ free ─┼─► …   │
+//!   └────┴─────┴──────────────────────────────────┴───────┴───────┴───────┴────
+//!     0    4     8                                  48
 //!     free slot: [ next free slot | key ]   used slot: the caller's bytes only
 //! ```
 //!
@@ -51,7 +52,7 @@ use core::ptr::NonNull;
 use crate::allocator::error::{BlockInfo, BlockState, HeapError, Misuse, Totals, ensure};
 use crate::allocator::list::{Link, Linked, List};
 use crate::allocator::policy::tags::{
-    Block, FreeIndex, HEADER, MIN_BLOCK, SPECIAL, TagHeap, block_size_for, used_block_info,
+    Block, EPILOGUE, FreeIndex, HEADER, MIN_BLOCK, SPECIAL, TagHeap, block_size_for, used_block_info,
 };
 use crate::allocator::policy::tlsf::Tlsf;
 use crate::allocator::policy::{Growth, Policy, free_block_info, tag_growth_hint, tag_trim};
@@ -60,7 +61,11 @@ use crate::allocator::region::Region;
 /// Bytes per run; runs start on multiples of it.
 pub const RUN: usize = 16 * 1024;
 /// Bytes of run header in front of the first slot.
-pub const RUN_HEADER: usize = core::mem::size_of::<Run>();
+pub const RUN_HEADER: usize = RUN_META + core::mem::size_of::<Run>();
+/// Where in its unit a run's tag header is.
+const RUN_TAG: usize = 4;
+/// Where in its unit a run's bookkeeping ([`Run`]) is.
+const RUN_META: usize = 8;
 /// The slot sizes.
 pub const CLASSES: [usize; 3] = [16, 24, 32];
 /// The largest size served from a run.
@@ -74,11 +79,11 @@ const MAP_SPAN: usize = MAP_WORDS * 64 * RUN;
 const RUN_MAGIC: u32 = 0x51AB_51AB;
 const SLOT_KEY: usize = 0x7A11_0C5E_ED5E_ED00;
 
-/// A run's header. The tag header comes first, so that the run is an
-/// ordinary used block to the tag heap.
+/// A run's bookkeeping, 8 bytes into its unit: the run's tag header sits
+/// at 4 (tag blocks start 4 bytes before an 8-byte boundary), so that to
+/// the tag heap the run is an ordinary used block.
 #[repr(C)]
 pub struct Run {
-    tag: usize,
     link: Link,
     /// First free slot, or 0.
     free: usize,
@@ -104,6 +109,12 @@ unsafe impl Linked for Run {
         // SAFETY: the caller vouches the link is a run's.
         unsafe { link.byte_sub(core::mem::offset_of!(Run, link)).cast() }
     }
+}
+
+/// The start of the grid unit a run occupies.
+#[inline]
+fn unit_base(run: NonNull<Run>) -> usize {
+    run.as_ptr() as usize - RUN_META
 }
 
 fn run_magic(run: usize) -> u32 {
@@ -169,7 +180,7 @@ impl SlabTlsf {
             return None;
         }
         // SAFETY: marked units start with a live run.
-        Some(unsafe { NonNull::new_unchecked(self.run_start(unit) as *mut Run) })
+        Some(unsafe { NonNull::new_unchecked((self.run_start(unit) + RUN_META) as *mut Run) })
     }
 
     /// The address of map unit `unit`, where a run there starts.
@@ -192,26 +203,26 @@ impl SlabTlsf {
         // A free block holding an aligned RUN window, with any gap in front
         // big enough to stay a free block: a block of one run may hold one;
         // a block of two runs always does.
-        let (block, at) = [RUN, 2 * RUN + MIN_BLOCK].into_iter().find_map(|size| {
+        let (block, base) = [RUN, 2 * RUN + MIN_BLOCK].into_iter().find_map(|size| {
             let block = self.tags.index.find(size)?;
-            let at = self.run_window(block)?;
-            Some((block, at))
+            let base = self.run_window(block)?;
+            Some((block, base))
         })?;
-        // SAFETY: [at, at + RUN) lies in the free block, with a valid front gap.
-        let run_block = unsafe { self.tags.carve_at(block, at, RUN, SPECIAL) };
-        let run = run_block.addr() as *mut Run;
+        // SAFETY: the run block lies in the free block, with a valid front gap.
+        unsafe { self.tags.carve_at(block, base + RUN_TAG, RUN, SPECIAL) };
+        let run = (base + RUN_META) as *mut Run;
         // SAFETY: the run block is ours; its first word (the tag) stays as carved.
         unsafe {
             (&raw mut (*run).link).write(Link::new());
             (&raw mut (*run).free).write(0);
-            (&raw mut (*run).magic).write(run_magic(at));
+            (&raw mut (*run).magic).write(run_magic(base));
             (&raw mut (*run).class).write(CLASSES[c] as u16);
             (&raw mut (*run).class_index).write(c as u8);
             (&raw mut (*run)._pad).write(0);
             (&raw mut (*run).bump).write(RUN_HEADER as u32);
             (&raw mut (*run).live).write(0);
         }
-        self.mark(at, true);
+        self.mark(base, true);
         // SAFETY: the run address is inside the heap, never null.
         let run = unsafe { NonNull::new_unchecked(run) };
         // SAFETY: the run is fresh and on no list.
@@ -221,30 +232,33 @@ impl SlabTlsf {
 
     /// A small request no run can serve: a tagged block from a hole in the
     /// heap, but never from the top block. The top is where the next run
-    /// comes from once the heap grows; spent on small tagged blocks (8
-    /// bytes of header each), it would never become one.
+    /// comes from once the heap grows; spent on small tagged blocks (a
+    /// header each, 24 bytes at least), it would never become one.
     fn small_in_a_hole(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
         let need = block_size_for(size, align)?;
         let block = self.tags.index.find(need)?;
         // SAFETY: the index returns free blocks inside the heap.
-        if block.addr() + unsafe { block.size() } + 8 == self.top_end {
+        if block.addr() + unsafe { block.size() } + EPILOGUE == self.top_end {
             return None;
         }
         self.tags.alloc(size, align)
     }
 
-    /// Where in free block `block` a run could start: the first RUN-aligned
-    /// address leaving either no gap in front or a gap that can stay a free
-    /// block, with the whole run inside the block and under the run map.
+    /// Which unit of the grid could hold a run carved from free block
+    /// `block`: the first whose run block (from `RUN_TAG` into the unit)
+    /// leaves either no gap in front or a gap that can stay a free block,
+    /// lies wholly inside the block, and is under the run map. Returns the
+    /// unit's start.
     fn run_window(&self, block: Block) -> Option<usize> {
         // SAFETY: the index returns free blocks inside the heap.
         let end = block.addr() + unsafe { block.size() };
-        let unit = (block.addr().checked_sub(self.map_base)?).div_ceil(RUN);
-        let mut at = self.run_start(unit);
-        if at != block.addr() && at - block.addr() < MIN_BLOCK {
-            at += RUN;
+        let unit = (block.addr().checked_sub(self.map_base + RUN_TAG)?).div_ceil(RUN);
+        let mut base = self.run_start(unit);
+        let gap = base + RUN_TAG - block.addr();
+        if gap != 0 && gap < MIN_BLOCK {
+            base += RUN;
         }
-        (at + RUN <= end && self.unit(at).is_some()).then_some(at)
+        (base + RUN_TAG + RUN <= end && self.unit(base).is_some()).then_some(base)
     }
 
     /// A slot of class `c`.
@@ -263,7 +277,7 @@ impl SlabTlsf {
                 (*r).free = *(slot as *const usize);
                 slot
             } else {
-                let slot = r as usize + (*r).bump as usize;
+                let slot = unit_base(run) + (*r).bump as usize;
                 (*r).bump += class as u32;
                 slot
             };
@@ -294,10 +308,11 @@ impl SlabTlsf {
         // SAFETY: per the caller.
         let r = unsafe { run.as_ref() };
         let c = r.class_index as usize;
-        if r.magic != run_magic(run.as_ptr() as usize) || c >= CLASSES.len() {
+        let base = unit_base(run);
+        if r.magic != run_magic(base) || c >= CLASSES.len() {
             return Err(Misuse::Corrupted);
         }
-        let offset = addr - run.as_ptr() as usize;
+        let offset = addr - base;
         if offset < RUN_HEADER
             || !(offset - RUN_HEADER).is_multiple_of(CLASSES[c])
             || offset >= r.bump as usize
@@ -360,8 +375,9 @@ impl SlabTlsf {
         // SAFETY: per the caller.
         unsafe {
             self.classes[c].remove(run);
-            self.mark(run.as_ptr() as usize, false);
-            self.tags.release(Block::at(run.as_ptr() as usize));
+            let base = unit_base(run);
+            self.mark(base, false);
+            self.tags.release(Block::at(base + RUN_TAG));
         }
     }
 
@@ -369,10 +385,15 @@ impl SlabTlsf {
     fn walk_run(run: NonNull<Run>, visit: &mut dyn FnMut(BlockInfo)) {
         // SAFETY: walked runs are live.
         let r = unsafe { run.as_ref() };
-        let base = run.as_ptr() as usize;
+        let base = unit_base(run);
         let class = r.class as usize;
         let free = free_slots(r);
-        visit(BlockInfo { addr: base, size: RUN_HEADER, usable: 0, state: BlockState::Meta });
+        visit(BlockInfo {
+            addr: base + RUN_TAG,
+            size: RUN_HEADER - RUN_TAG,
+            usable: 0,
+            state: BlockState::Meta,
+        });
         let handed_out = (r.bump as usize - RUN_HEADER) / class;
         for i in 0..handed_out {
             let addr = base + RUN_HEADER + i * class;
@@ -381,7 +402,7 @@ impl SlabTlsf {
             visit(BlockInfo { addr, size: class, usable: if is_free { 0 } else { class }, state });
         }
         // SAFETY: the run's tag header holds its block size.
-        let end = base + unsafe { Block::at(base).size() };
+        let end = base + RUN_TAG + unsafe { Block::at(base + RUN_TAG).size() };
         let fresh = base + r.bump as usize;
         if fresh < end {
             visit(BlockInfo { addr: fresh, size: end - fresh, usable: 0, state: BlockState::Free });
@@ -390,7 +411,7 @@ impl SlabTlsf {
 
     /// Checks one run: header, free list, counts, map bit.
     fn check_run(&self, block: Block) -> Result<(), HeapError> {
-        let base = block.addr();
+        let base = block.addr() - RUN_TAG;
         // SAFETY: walked blocks are inside the heap.
         let size = unsafe { block.size() };
         let offset = base.wrapping_sub(self.map_base);
@@ -398,7 +419,7 @@ impl SlabTlsf {
         ensure((RUN..RUN + MIN_BLOCK).contains(&size), "run of the wrong size", base, size, RUN)?;
         ensure(self.run_of(base).is_some(), "run missing from the run map", base, 0, 1)?;
         // SAFETY: a SPECIAL block of this heap is a run.
-        let r = unsafe { &*(base as *const Run) };
+        let r = unsafe { &*((base + RUN_META) as *const Run) };
         ensure(
             r.magic == run_magic(base),
             "run magic overwritten",
@@ -487,7 +508,7 @@ impl SlotSet {
 }
 
 fn free_slots(r: &Run) -> SlotSet {
-    let base = r as *const Run as usize;
+    let base = r as *const Run as usize - RUN_META;
     let mut set = SlotSet::default();
     let mut cursor = r.free;
     let mut steps = 0;
@@ -609,7 +630,10 @@ impl Policy for SlabTlsf {
             let (used, special) = unsafe { (block.is_used(), block.is_special()) };
             if special {
                 // SAFETY: a SPECIAL block is a run.
-                SlabTlsf::walk_run(unsafe { NonNull::new_unchecked(block.addr() as *mut Run) }, visit);
+                SlabTlsf::walk_run(
+                    unsafe { NonNull::new_unchecked((block.addr() - RUN_TAG + RUN_META) as *mut Run) },
+                    visit,
+                );
             } else if used {
                 visit(used_block_info(block));
             } else {
@@ -626,9 +650,10 @@ impl Policy for SlabTlsf {
                 self.check_run(block)?;
                 runs += 1;
                 // SAFETY: a checked run.
-                SlabTlsf::walk_run(unsafe { NonNull::new_unchecked(block.addr() as *mut Run) }, &mut |b| {
-                    totals.count(&b)
-                });
+                SlabTlsf::walk_run(
+                    unsafe { NonNull::new_unchecked((block.addr() - RUN_TAG + RUN_META) as *mut Run) },
+                    &mut |b| totals.count(&b),
+                );
             } else {
                 totals.count(&used_block_info(block));
             }

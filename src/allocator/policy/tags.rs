@@ -4,37 +4,43 @@
 //! ```text
 //!            used block                          free block
 //!  block ──► ┌──────────────────────────┐        ┌──────────────────────────┐
-//!            │ size | SPECIAL|PREV|USED │ 8 B    │ size |    0   |PREV| 0   │
-//!  payload ► ├──────────────────────────┤        ├──────────────────────────┤
+//!            │ size | SPECIAL|PREV|USED │ 4 B    │ size |    0   |PREV| 0   │ 4 B
+//!  payload ► ├──────────────────────────┤        ├──────────────────────────┤ (8-aligned)
 //!            │                          │        │ next free          8 B   │
 //!            │ the caller's bytes       │        │ prev free          8 B   │
-//!            │ (size - 8 of them)       │        │ ...                      │
-//!            │                          │        │ footer: size       8 B   │
+//!            │ (size - 4 of them)       │        │ ...                      │
+//!            │                          │        │ footer: size       4 B   │
 //!  next ───► └──────────────────────────┘        └──────────────────────────┘
 //! ```
 //!
 //! - `size` counts the whole block, header included; it is a multiple of 8
-//!   and at least [`MIN_BLOCK`], so its low three bits hold flags.
+//!   and at least [`MIN_BLOCK`] (24), so its low three bits hold flags.
+//!   Blocks start 4 bytes before an 8-byte boundary, so payloads are
+//!   8-aligned behind a 4-byte header: half the time the header fits in
+//!   bytes that rounding to 8 would have wasted anyway.
 //! - Only free blocks have a footer. A used block tells its successor so
 //!   through the successor's `PREV_USED` bit, and coalescing reads the
 //!   footer only when that bit is clear (dlmalloc's trick: used blocks pay
-//!   8 bytes of metadata, not 16).
-//! - Free blocks are kept coalesced: no two are ever adjacent.
+//!   4 bytes of metadata, not 8).
+//! - Free blocks are kept coalesced: no two are ever adjacent, unless
+//!   together they would pass [`MAX_BLOCK`] (2 GiB), the most a 32-bit size
+//!   word holds with room to spare.
 //!
 //! A region of heap memory is laid out as
 //!
 //! ```text
-//!  start        start+8                                      end-8     end
-//!  ┌────────────┬──────────┬──────────┬─────────┬───────────┬──────────┐
-//!  │ (unused 8) │ block    │ block    │   ...   │ block     │ epilogue │
-//!  └────────────┴──────────┴──────────┴─────────┴───────────┴──────────┘
+//!  start         start+12                                    end-4     end
+//!  ┌─────────────┬──────────┬──────────┬─────────┬──────────┬──────────┐
+//!  │ (unused 12) │ block    │ block    │   ...   │ block    │ epilogue │
+//!  └─────────────┴──────────┴──────────┴─────────┴──────────┴──────────┘
 //! ```
 //!
-//! The first block starts 8 bytes in, so that payloads are 16-byte aligned
-//! when block sizes are multiples of 16. The epilogue is a header of size 0,
-//! marked used: walks stop there and coalescing never runs off the end. When
-//! the next growth of a contiguous source follows the region, the epilogue
-//! becomes the header of the new free block.
+//! The first block starts 12 bytes in, so that its payload is 16-byte
+//! aligned, and stays so for blocks sized in multiples of 16. The epilogue
+//! is a header of size 0, marked used: walks stop there and coalescing
+//! never runs off the end. When the next growth of a contiguous source
+//! follows the region, the epilogue becomes the header of the new free
+//! block.
 //!
 //! Where the free blocks are kept, and which one an allocation gets, is the
 //! policy's [`FreeIndex`].
@@ -47,11 +53,21 @@ use crate::allocator::region::Region;
 use crate::allocator::source::align_up;
 
 /// Bytes of header in front of every payload.
-pub const HEADER: usize = 8;
+pub const HEADER: usize = 4;
+/// Bytes of footer at the end of a free block.
+pub const FOOTER: usize = 4;
+/// Where a region's first block starts: 12 bytes in, so that its payload
+/// (4 bytes further) is 16-byte aligned.
+pub const FIRST_BLOCK: usize = 12;
+/// The epilogue: a bare header at the end of a region.
+pub const EPILOGUE: usize = HEADER;
+/// The largest block: sizes live in 32-bit words. Free memory beyond it
+/// stays in several adjacent free blocks.
+pub const MAX_BLOCK: usize = 1 << 31;
 /// Block sizes are multiples of this.
 pub const GRANULE: usize = 8;
 /// The smallest block: header, two links and a footer when free.
-pub const MIN_BLOCK: usize = 32;
+pub const MIN_BLOCK: usize = HEADER + 16 + FOOTER;
 /// Bytes a region spends on its leading pad and epilogue.
 pub const REGION_OVERHEAD: usize = 16;
 
@@ -100,7 +116,7 @@ impl Block {
     }
 
     #[inline]
-    fn word(self) -> *mut usize {
+    fn word(self) -> *mut u32 {
         self.0.as_ptr().cast()
     }
 
@@ -112,8 +128,8 @@ impl Block {
     /// this module).
     #[inline]
     pub unsafe fn header(self) -> usize {
-        // SAFETY: headers are 8-aligned words inside the region.
-        unsafe { self.word().read() }
+        // SAFETY: headers are 4-aligned words inside the region.
+        unsafe { self.word().read() as usize }
     }
 
     /// # Safety
@@ -159,9 +175,9 @@ impl Block {
     /// The block's first 8 bytes must be heap memory the caller may write.
     #[inline]
     pub unsafe fn set_header(self, size: usize, flags: usize) {
-        debug_assert!(size.is_multiple_of(GRANULE) && flags & !FLAGS == 0);
+        debug_assert!(size.is_multiple_of(GRANULE) && size <= MAX_BLOCK && flags & !FLAGS == 0);
         // SAFETY: forwarded.
-        unsafe { self.word().write(size | flags) }
+        unsafe { self.word().write((size | flags) as u32) }
     }
 
     /// Marks the block free with `size`: header (previous block used, as the
@@ -175,7 +191,7 @@ impl Block {
         // SAFETY: the header and the last word of the block are inside it.
         unsafe {
             self.set_header(size, PREV_USED);
-            self.0.add(size - 8).cast::<usize>().write(size);
+            self.0.add(size - FOOTER).cast::<u32>().write(size as u32);
         }
     }
 
@@ -187,7 +203,7 @@ impl Block {
     #[inline]
     pub unsafe fn footer(self) -> usize {
         // SAFETY: a free block ends with its footer.
-        unsafe { self.0.add(self.size() - 8).cast::<usize>().read() }
+        unsafe { self.0.add(self.size() - FOOTER).cast::<u32>().read() as usize }
     }
 
     /// The block that follows this one.
@@ -210,7 +226,7 @@ impl Block {
     pub unsafe fn prev_free(self) -> Block {
         // SAFETY: the previous block is free, so the word before us is its footer.
         unsafe {
-            let size = self.0.sub(8).cast::<usize>().read();
+            let size = self.0.sub(FOOTER).cast::<u32>().read() as usize;
             Block(self.0.sub(size))
         }
     }
@@ -225,16 +241,17 @@ impl Block {
         // SAFETY: forwarded.
         unsafe {
             let h = self.header();
-            self.word().write(if used { h | PREV_USED } else { h & !PREV_USED });
+            self.word().write((if used { h | PREV_USED } else { h & !PREV_USED }) as u32);
         }
     }
 }
 
 /// A free block as a free index sees it: the header, then the list link.
-#[repr(C)]
+/// Opaque: the link sits [`HEADER`] bytes in, 8-aligned because blocks
+/// start 4 bytes before an 8-byte boundary, which no Rust struct layout
+/// with a 4-byte field in front of a `Link` would give.
 pub struct FreeBlock {
-    header: usize,
-    link: Link,
+    _opaque: [u8; 0],
 }
 
 // SAFETY: link and from_link use the same offset, HEADER.
@@ -303,8 +320,8 @@ pub trait FreeIndex {
 
 /// The free blocks an index holds, for `tmalloc bins` and reports.
 pub trait ListBins {
-    /// Calls `visit(bin label, block)` for every indexed block.
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, Block));
+    /// Calls `visit(bin, block address)` for every indexed block.
+    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize));
 }
 
 /// A boundary-tag heap over a policy's free index.
@@ -329,14 +346,24 @@ impl<I: FreeIndex> TagHeap<I> {
         // SAFETY: per the caller, the memory and (if extends) the old epilogue are ours.
         unsafe {
             let (block, size, prev_used) = if extends {
-                let epilogue = Block::at(start - 8);
+                let epilogue = Block::at(start - EPILOGUE);
                 (epilogue, len, epilogue.prev_used())
             } else {
-                (Block::at(start + 8), len - REGION_OVERHEAD, true)
+                (Block::at(start + FIRST_BLOCK), len - REGION_OVERHEAD, true)
             };
-            Block::at(start + len - 8).set_header(0, USED);
-            block.set_header(size, USED | if prev_used { PREV_USED } else { 0 });
-            self.release(block);
+            Block::at(start + len - EPILOGUE).set_header(0, USED);
+            // Free memory comes in blocks of at most MAX_BLOCK.
+            let (mut at, mut left, mut prev) = (block.addr(), size, prev_used);
+            while left > 0 {
+                let piece = if left > MAX_BLOCK { MAX_BLOCK / 2 } else { left };
+                let b = Block::at(at);
+                b.set_header(piece, USED | if prev { PREV_USED } else { 0 });
+                Block::at(at + piece).set_prev_used(true);
+                self.release(b);
+                prev = false;
+                at += piece;
+                left -= piece;
+            }
         }
     }
 
@@ -429,7 +456,7 @@ impl<I: FreeIndex> TagHeap<I> {
         if !addr.is_multiple_of(GRANULE) {
             return Err(Misuse::Misaligned);
         }
-        if addr < region.start + 8 + HEADER || addr >= region.end - 8 {
+        if addr < region.start + FIRST_BLOCK + HEADER || addr >= region.end - EPILOGUE {
             return Err(Misuse::InvalidPointer);
         }
         // SAFETY: the header word lies inside the region (checked above).
@@ -437,8 +464,9 @@ impl<I: FreeIndex> TagHeap<I> {
             let block = Block::from_payload(ptr);
             let header = block.header();
             let size = header & !FLAGS;
-            let fits =
-                size >= MIN_BLOCK && size.is_multiple_of(GRANULE) && size <= region.end - 8 - block.addr();
+            let fits = size >= MIN_BLOCK
+                && size.is_multiple_of(GRANULE)
+                && size <= region.end - EPILOGUE - block.addr();
             if header & USED == 0 {
                 // A free block's header: a second free, unless the word only
                 // happens to look like one.
@@ -470,18 +498,26 @@ impl<I: FreeIndex> TagHeap<I> {
         unsafe {
             let mut start = block;
             let mut size = block.size();
+            let mut prev_used = block.prev_used();
             let next = block.next();
-            if !next.is_used() {
+            if !next.is_used() && size + next.size() <= MAX_BLOCK {
                 self.index.remove(next);
                 size += next.size();
             }
-            if !block.prev_used() {
+            if !prev_used {
                 let prev = block.prev_free();
-                self.index.remove(prev);
-                start = prev;
-                size += prev.size();
+                if prev.size() + size <= MAX_BLOCK {
+                    self.index.remove(prev);
+                    start = prev;
+                    size += prev.size();
+                    prev_used = prev.prev_used();
+                }
             }
             start.set_free(size);
+            if !prev_used {
+                // Only past MAX_BLOCK do free neighbours stay apart.
+                start.set_prev_used(false);
+            }
             start.next().set_prev_used(false);
             self.index.insert(start);
         }
@@ -538,7 +574,7 @@ impl<I: FreeIndex> TagHeap<I> {
     pub unsafe fn top(&self, last: Region) -> Option<Block> {
         // SAFETY: the epilogue is the last word of the region.
         unsafe {
-            let epilogue = Block::at(last.end - 8);
+            let epilogue = Block::at(last.end - EPILOGUE);
             (!epilogue.prev_used()).then(|| epilogue.prev_free())
         }
     }
@@ -573,10 +609,11 @@ impl<I: FreeIndex> TagHeap<I> {
     /// never adjacent, and each region ends with its epilogue.
     pub fn walk(&self, regions: &[Region], visit: &mut dyn FnMut(Block)) -> Result<(), HeapError> {
         for region in regions {
-            let mut at = region.start + 8;
+            let mut at = region.start + FIRST_BLOCK;
             let mut prev_used = true;
+            let mut prev_size = 0;
             loop {
-                ensure(at + 8 <= region.end, "block runs past its region", at, at + 8, region.end)?;
+                ensure(at + HEADER <= region.end, "block runs past its region", at, at + HEADER, region.end)?;
                 // SAFETY: `at` is inside the region, as just checked.
                 let block = unsafe { Block::at(at) };
                 // SAFETY: as above.
@@ -590,32 +627,39 @@ impl<I: FreeIndex> TagHeap<I> {
                 )?;
                 if size == 0 {
                     ensure(
-                        at == region.end - 8,
+                        at == region.end - EPILOGUE,
                         "epilogue before the end of its region",
                         at,
                         at,
-                        region.end - 8,
+                        region.end - EPILOGUE,
                     )?;
                     ensure(header & USED != 0, "epilogue not marked used", at, header, USED)?;
                     break;
                 }
                 ensure(size >= MIN_BLOCK && size % GRANULE == 0, "bad block size", at, size, MIN_BLOCK)?;
                 ensure(
-                    at + size <= region.end - 8,
+                    at + size <= region.end - EPILOGUE,
                     "block overlaps the epilogue",
                     at,
                     at + size,
-                    region.end - 8,
+                    region.end - EPILOGUE,
                 )?;
                 let used = header & USED != 0;
                 if !used {
-                    ensure(prev_used, "two adjacent free blocks", at, 0, 1)?;
+                    ensure(
+                        prev_used || prev_size + size > MAX_BLOCK,
+                        "two adjacent free blocks",
+                        at,
+                        prev_size,
+                        size,
+                    )?;
                     // SAFETY: a free block of this size lies inside the region.
                     let footer = unsafe { block.footer() };
                     ensure(footer == size, "footer disagrees with header", at, footer, size)?;
                 }
                 visit(block);
                 prev_used = used;
+                prev_size = size;
                 at += size;
             }
         }

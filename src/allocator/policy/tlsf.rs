@@ -64,7 +64,7 @@ fn first_bin_all_fit(size: usize) -> usize {
 
 /// The TLSF free index.
 pub struct Tlsf {
-    bins: Bins<BINS, WORDS>,
+    bins: Bins<BINS, WORDS, FreeBlock>,
 }
 
 impl Default for Tlsf {
@@ -83,13 +83,13 @@ impl FreeIndex for Tlsf {
     #[inline]
     unsafe fn insert(&mut self, block: Block) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.bins.insert(bin_of(block.size()), block) }
+        unsafe { self.bins.insert(bin_of(block.size()), FreeBlock::of(block)) }
     }
 
     #[inline]
     unsafe fn remove(&mut self, block: Block) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.bins.remove(bin_of(block.size()), block) }
+        unsafe { self.bins.remove(bin_of(block.size()), FreeBlock::of(block)) }
     }
 
     #[inline]
@@ -112,12 +112,12 @@ impl FreeIndex for Tlsf {
     }
 
     fn check(&self) -> Result<(usize, usize), HeapError> {
-        self.bins.check(|b| check_indexed(b, MIN_BLOCK, usize::MAX), bin_of)
+        self.bins.check(|e| check_indexed(FreeBlock::block(e), MIN_BLOCK, usize::MAX), bin_of)
     }
 }
 
 impl ListBins for Tlsf {
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, Block)) {
+    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize)) {
         self.bins.for_each(visit)
     }
 }
