@@ -27,7 +27,7 @@ use core::ptr::NonNull;
 
 pub use error::{BlockInfo, BlockState, HeapError, Misuse, Totals};
 use large::LargeBlocks;
-pub use policy::{AnyPolicy, Growth, Policy, PolicyKind};
+pub use policy::{AnyPolicy, Freed, Growth, Policy, PolicyKind};
 pub use region::{Region, Regions};
 pub use source::{Arena, Brk, Faulty, MmapChunks, PAGE, Source, SourceCounters, align_up};
 
@@ -261,11 +261,11 @@ impl<S: Source> Tmalloc<S> {
         let usable = match self.regions.find(ptr.as_ptr() as usize) {
             Some(region) => {
                 // SAFETY: the pointer lies in this region of the heap.
-                let usable = unsafe { self.policy.free(ptr, region)? };
-                if Some(region) == self.regions.last() {
+                let freed = unsafe { self.policy.free(ptr, region)? };
+                if freed.top_free >= self.config.trim_threshold && Some(region) == self.regions.last() {
                     self.trim(region);
                 }
-                usable
+                freed.usable
             }
             None => {
                 let header = self.large.find(ptr).ok_or(Misuse::InvalidPointer)?;

@@ -38,7 +38,7 @@ use crate::allocator::error::{BlockInfo, BlockState, HeapError, Misuse, Totals, 
 use crate::allocator::list::{Link, Linked};
 use crate::allocator::policy::bins::Bins;
 use crate::allocator::policy::tags::ListBins;
-use crate::allocator::policy::{Growth, Policy};
+use crate::allocator::policy::{Freed, Growth, Policy};
 use crate::allocator::region::Region;
 
 const MIN_ORDER: u32 = 5;
@@ -260,7 +260,7 @@ impl Policy for Buddy {
         }
     }
 
-    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
+    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<Freed, Misuse> {
         // SAFETY: forwarded from the caller.
         unsafe {
             let (block, order) = self.used_block(ptr, region)?;
@@ -269,7 +269,8 @@ impl Policy for Buddy {
             // buddy: a second free of it then reads FREE, not USED.
             (block as *mut u64).write(header_word(block, order, FREE, OVERHEAD));
             self.release(block, order, region);
-            Ok(usable)
+            // Buddy memory is never trimmed (see the module docs).
+            Ok(Freed { usable, top_free: 0 })
         }
     }
 

@@ -63,13 +63,13 @@ pub trait Policy {
         self.alloc(size, align)
     }
 
-    /// Frees the block at `ptr`, which lies in `region`; returns its usable
-    /// size. Cheap checks catch invalid, misaligned and double frees.
+    /// Frees the block at `ptr`, which lies in `region`. Cheap checks catch
+    /// invalid, misaligned and double frees.
     ///
     /// # Safety
     ///
     /// `region` must be the heap region containing `ptr`.
-    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse>;
+    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<Freed, Misuse>;
 
     /// The usable size of the block at `ptr`.
     ///
@@ -112,6 +112,17 @@ pub trait Policy {
 
     /// Verifies every invariant of the policy and returns what it counted.
     fn check(&self, regions: &[Region]) -> Result<Totals, HeapError>;
+}
+
+/// What a free did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Freed {
+    /// The usable size of the block freed.
+    pub usable: usize,
+    /// The size of the free block at the end of the region, if the free
+    /// made or grew it; 0 otherwise. The front end trims only when this
+    /// passes its threshold, so most frees cost no trimming check at all.
+    pub top_free: usize,
 }
 
 /// How much memory a growth asks for, from the most to the least.
@@ -197,13 +208,12 @@ impl<I: FreeIndex> Policy for TagHeap<I> {
     }
 
     #[inline]
-    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
+    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<Freed, Misuse> {
         // SAFETY: forwarded; used_block validated the block.
         unsafe {
             let block = self.used_block(ptr, region)?;
             let usable = block.size() - HEADER;
-            self.release(block);
-            Ok(usable)
+            Ok(Freed { usable, top_free: self.release(block) })
         }
     }
 
@@ -387,7 +397,7 @@ impl Policy for AnyPolicy {
     }
 
     #[inline]
-    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
+    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<Freed, Misuse> {
         // SAFETY: forwarded from the caller.
         dispatch!(self, p => unsafe { Policy::free(p, ptr, region) })
     }

@@ -55,7 +55,7 @@ use crate::allocator::policy::tags::{
     Block, EPILOGUE, FreeIndex, HEADER, MIN_BLOCK, SPECIAL, TagHeap, block_size_for, used_block_info,
 };
 use crate::allocator::policy::tlsf::Tlsf;
-use crate::allocator::policy::{Growth, Policy, free_block_info, tag_growth_hint, tag_trim};
+use crate::allocator::policy::{Freed, Growth, Policy, free_block_info, tag_growth_hint, tag_trim};
 use crate::allocator::region::Region;
 
 /// Bytes per run; runs start on multiples of it.
@@ -334,12 +334,13 @@ impl SlabTlsf {
     }
 
     /// Returns a slot to its run; releases the run when it empties.
+    /// Returns the top block's size if a released run joined it, else 0.
     ///
     /// # Safety
     ///
     /// `ptr` must be a used slot of `run` of class `c` (see `used_slot`).
     #[inline]
-    unsafe fn slab_free(&mut self, run: NonNull<Run>, ptr: NonNull<u8>, c: usize) {
+    unsafe fn slab_free(&mut self, run: NonNull<Run>, ptr: NonNull<u8>, c: usize) -> usize {
         let addr = ptr.as_ptr() as usize;
         // SAFETY: per the caller.
         unsafe {
@@ -349,35 +350,38 @@ impl SlabTlsf {
             ((addr + 8) as *mut usize).write(SLOT_KEY ^ addr);
             (*r).free = addr;
             (*r).live -= 1;
+            let mut top_free = 0;
             if was_full {
                 self.classes[c].push_front(run);
                 // A run with free slots again: a kept empty run is now spare.
                 if let Some(spare) = self.spare[c].take() {
-                    self.release_run(c, spare);
+                    top_free = self.release_run(c, spare);
                 }
             }
             if (*r).live == 0 {
                 if self.classes[c].len() > 1 {
-                    self.release_run(c, run);
+                    top_free = top_free.max(self.release_run(c, run));
                 } else {
                     self.spare[c] = Some(run);
                 }
             }
+            top_free
         }
     }
 
-    /// Gives an empty run back to the tag heap, where it coalesces.
+    /// Gives an empty run back to the tag heap, where it coalesces; returns
+    /// what [`TagHeap::release`] does.
     ///
     /// # Safety
     ///
     /// `run` must be an empty run of class `c`, on its list.
-    unsafe fn release_run(&mut self, c: usize, run: NonNull<Run>) {
+    unsafe fn release_run(&mut self, c: usize, run: NonNull<Run>) -> usize {
         // SAFETY: per the caller.
         unsafe {
             self.classes[c].remove(run);
             let base = unit_base(run);
             self.mark(base, false);
-            self.tags.release(Block::at(base + RUN_TAG));
+            self.tags.release(Block::at(base + RUN_TAG))
         }
     }
 
@@ -549,13 +553,13 @@ impl Policy for SlabTlsf {
     }
 
     #[inline]
-    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
+    unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<Freed, Misuse> {
         if let Some(run) = self.run_of(ptr.as_ptr() as usize) {
             // SAFETY: the map says `run` is a live run.
             unsafe {
                 let c = self.used_slot(run, ptr)?;
-                self.slab_free(run, ptr, c);
-                return Ok(CLASSES[c]);
+                let top_free = self.slab_free(run, ptr, c);
+                return Ok(Freed { usable: CLASSES[c], top_free });
             }
         }
         // SAFETY: forwarded from the caller.
@@ -566,8 +570,7 @@ impl Policy for SlabTlsf {
                 return Err(Misuse::InvalidPointer);
             }
             let usable = block.size() - HEADER;
-            self.tags.release(block);
-            Ok(usable)
+            Ok(Freed { usable, top_free: self.tags.release(block) })
         }
     }
 

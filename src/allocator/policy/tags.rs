@@ -359,7 +359,7 @@ impl<I: FreeIndex> TagHeap<I> {
                 let b = Block::at(at);
                 b.set_header(piece, USED | if prev { PREV_USED } else { 0 });
                 Block::at(at + piece).set_prev_used(true);
-                self.release(b);
+                let _ = self.release(b);
                 prev = false;
                 at += piece;
                 left -= piece;
@@ -487,13 +487,15 @@ impl<I: FreeIndex> TagHeap<I> {
     }
 
     /// Frees a used block: marks it free, merges it with free neighbours,
-    /// and indexes the result.
+    /// and indexes the result. Returns the size of the merged block if it
+    /// is now the last of its region (the top, which trimming may give
+    /// back), else 0: the caller learns it without looking.
     ///
     /// # Safety
     ///
     /// `block` must be a used block of this heap (see [`used_block`](Self::used_block)).
     #[inline]
-    pub unsafe fn release(&mut self, block: Block) {
+    pub unsafe fn release(&mut self, block: Block) -> usize {
         // SAFETY: per the caller; neighbours are blocks of the same region.
         unsafe {
             let mut start = block;
@@ -518,8 +520,10 @@ impl<I: FreeIndex> TagHeap<I> {
                 // Only past MAX_BLOCK do free neighbours stay apart.
                 start.set_prev_used(false);
             }
-            start.next().set_prev_used(false);
+            let after = start.next();
+            after.set_prev_used(false);
             self.index.insert(start);
+            if after.size() == 0 { size } else { 0 }
         }
     }
 
@@ -541,7 +545,7 @@ impl<I: FreeIndex> TagHeap<I> {
                     block.set_header(need, USED | prev);
                     let tail = Block::at(block.addr() + need);
                     tail.set_header(size - need, USED | PREV_USED);
-                    self.release(tail);
+                    let _ = self.release(tail);
                     return Some(need - HEADER);
                 }
                 return Some(size - HEADER);
