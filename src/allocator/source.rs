@@ -73,8 +73,11 @@ pub trait Source {
     /// most recent growth.
     unsafe fn shrink(&mut self, len: usize) -> Result<(), Errno>;
 
-    /// A separate mapping of `len` bytes (a multiple of [`PAGE`]), zeroed.
-    fn map(&mut self, len: usize) -> Result<NonNull<u8>, Errno>;
+    /// A separate mapping of `len` bytes (a multiple of [`PAGE`]), zeroed:
+    /// an anonymous `mmap` unless the source says otherwise.
+    fn map(&mut self, len: usize) -> Result<NonNull<u8>, Errno> {
+        map_anonymous(self.counters_mut(), len)
+    }
 
     /// Returns a mapping made by [`map`](Self::map).
     ///
@@ -82,7 +85,13 @@ pub trait Source {
     ///
     /// `ptr` and `len` must describe exactly one mapping from this source,
     /// with nothing live in it.
-    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) -> Result<(), Errno>;
+    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) -> Result<(), Errno> {
+        // SAFETY: forwarded from the caller.
+        unsafe { unmap_anonymous(self.counters_mut(), ptr, len) }
+    }
+
+    /// The counters this source keeps.
+    fn counters_mut(&mut self) -> &mut SourceCounters;
 
     fn counters(&self) -> SourceCounters;
 }
@@ -147,13 +156,8 @@ impl Source for Brk {
         Ok(())
     }
 
-    fn map(&mut self, len: usize) -> Result<NonNull<u8>, Errno> {
-        map_anonymous(&mut self.counters, len)
-    }
-
-    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) -> Result<(), Errno> {
-        // SAFETY: forwarded from the caller.
-        unsafe { unmap_anonymous(&mut self.counters, ptr, len) }
+    fn counters_mut(&mut self) -> &mut SourceCounters {
+        &mut self.counters
     }
 
     fn counters(&self) -> SourceCounters {
@@ -217,13 +221,8 @@ impl Source for MmapChunks {
         Ok(())
     }
 
-    fn map(&mut self, len: usize) -> Result<NonNull<u8>, Errno> {
-        map_anonymous(&mut self.counters, len)
-    }
-
-    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) -> Result<(), Errno> {
-        // SAFETY: forwarded from the caller.
-        unsafe { unmap_anonymous(&mut self.counters, ptr, len) }
+    fn counters_mut(&mut self) -> &mut SourceCounters {
+        &mut self.counters
     }
 
     fn counters(&self) -> SourceCounters {
@@ -291,9 +290,8 @@ impl Source for Arena {
         map_anonymous(&mut self.counters, len)
     }
 
-    unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) -> Result<(), Errno> {
-        // SAFETY: forwarded from the caller.
-        unsafe { unmap_anonymous(&mut self.counters, ptr, len) }
+    fn counters_mut(&mut self) -> &mut SourceCounters {
+        &mut self.counters
     }
 
     fn counters(&self) -> SourceCounters {
@@ -356,6 +354,10 @@ impl<S: Source> Source for Faulty<S> {
     unsafe fn unmap(&mut self, ptr: NonNull<u8>, len: usize) -> Result<(), Errno> {
         // SAFETY: forwarded from the caller.
         unsafe { self.inner.unmap(ptr, len) }
+    }
+
+    fn counters_mut(&mut self) -> &mut SourceCounters {
+        self.inner.counters_mut()
     }
 
     fn counters(&self) -> SourceCounters {

@@ -369,6 +369,20 @@ impl SlabTlsf {
         }
     }
 
+    /// The tagged block whose payload is `ptr`, refusing a run itself: a
+    /// pointer just past a run's tag is its header, never a block of the
+    /// caller's (the run map would have routed a slot to `used_slot`).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must lie in `region`, which must be a region of this heap.
+    unsafe fn tagged_block(&self, ptr: NonNull<u8>, region: Region) -> Result<Block, Misuse> {
+        // SAFETY: forwarded from the caller.
+        let block = unsafe { self.tags.used_block(ptr, region)? };
+        // SAFETY: used_block returned a block inside the region.
+        if unsafe { block.is_special() } { Err(Misuse::InvalidPointer) } else { Ok(block) }
+    }
+
     /// Gives an empty run back to the tag heap, where it coalesces; returns
     /// what [`TagHeap::release`] does.
     ///
@@ -564,11 +578,7 @@ impl Policy for SlabTlsf {
         }
         // SAFETY: forwarded from the caller.
         unsafe {
-            let block = self.tags.used_block(ptr, region)?;
-            if block.is_special() {
-                // A pointer into a run's header: the map would have caught a slot.
-                return Err(Misuse::InvalidPointer);
-            }
+            let block = self.tagged_block(ptr, region)?;
             let usable = block.size() - HEADER;
             Ok(Freed { usable, top_free: self.tags.release(block) })
         }
@@ -580,13 +590,7 @@ impl Policy for SlabTlsf {
             return unsafe { self.used_slot(run, ptr).map(|c| CLASSES[c]) };
         }
         // SAFETY: forwarded from the caller.
-        unsafe {
-            let block = self.tags.used_block(ptr, region)?;
-            if block.is_special() {
-                return Err(Misuse::InvalidPointer);
-            }
-            Ok(block.size() - HEADER)
-        }
+        unsafe { Ok(self.tagged_block(ptr, region)?.size() - HEADER) }
     }
 
     unsafe fn resize(
@@ -602,10 +606,7 @@ impl Policy for SlabTlsf {
         }
         // SAFETY: forwarded from the caller.
         unsafe {
-            let block = self.tags.used_block(ptr, region)?;
-            if block.is_special() {
-                return Err(Misuse::InvalidPointer);
-            }
+            let block = self.tagged_block(ptr, region)?;
             Ok(self.tags.resize(block, new_size))
         }
     }
