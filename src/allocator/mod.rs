@@ -243,7 +243,7 @@ impl<S: Source> Tmalloc<S> {
             return false;
         }
         let Ok(start) = self.source.grow(len) else {
-            self.refused = len;
+            self.refused = self.refused.min(len);
             return false;
         };
         let start = start.as_ptr() as usize;
