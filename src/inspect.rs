@@ -96,9 +96,8 @@ pub fn print_maps(indent: &str) -> bool {
     }
 }
 
-fn report_io_error(path: &str, e: Errno) -> i32 {
+fn report_io_error(path: &str, e: Errno) {
     eprintln!("tmalloc: cannot read {path}: {}", e.description().unwrap_or("unknown error"));
-    1
 }
 
 #[cfg(test)]

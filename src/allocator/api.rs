@@ -146,11 +146,6 @@ pub fn tmalloc_check() -> Result<Totals, HeapError> {
     with_heap(|h| h.check())
 }
 
-/// Runs `f` on the process-wide heap, if it exists (for reports).
-pub fn with_global_heap<R>(f: impl FnOnce(&Tmalloc<Brk>) -> R) -> Option<R> {
-    HEAP.lock().get().map(f)
-}
-
 /// The C ABI: the same functions, callable from C and gdb.
 pub mod capi {
     use core::ffi::{CStr, c_char, c_int, c_void};

@@ -123,13 +123,4 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
         }
         Ok((count, bytes))
     }
-
-    /// Every listed element's address, with its bin.
-    pub fn for_each(&self, visit: &mut dyn FnMut(usize, usize)) {
-        for (bin, list) in self.lists.iter().enumerate() {
-            for elem in list.iter() {
-                visit(bin, elem.as_ptr() as usize);
-            }
-        }
-    }
 }

@@ -37,7 +37,6 @@ use core::ptr::NonNull;
 use crate::allocator::error::{BlockInfo, BlockState, HeapError, Misuse, Totals, ensure};
 use crate::allocator::list::{Link, Linked};
 use crate::allocator::policy::bins::Bins;
-use crate::allocator::policy::tags::ListBins;
 use crate::allocator::policy::{Freed, Growth, Policy};
 use crate::allocator::region::Region;
 
@@ -391,11 +390,5 @@ impl Policy for Buddy {
             totals.free_bytes,
         )?;
         Ok(totals)
-    }
-}
-
-impl ListBins for Buddy {
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize)) {
-        self.free.for_each(visit)
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::allocator::error::HeapError;
 use crate::allocator::list::List;
-use crate::allocator::policy::tags::{Block, FreeBlock, FreeIndex, ListBins, MIN_BLOCK, check_indexed};
+use crate::allocator::policy::tags::{Block, FreeBlock, FreeIndex, MIN_BLOCK, check_indexed};
 
 /// How a fit policy picks a free block.
 pub trait Fit {
@@ -60,13 +60,5 @@ impl<F: Fit> FreeIndex for FreeList<F> {
             bytes += check_indexed(FreeBlock::block(elem), MIN_BLOCK, usize::MAX)?;
         }
         Ok((self.list.len(), bytes))
-    }
-}
-
-impl<F: Fit> ListBins for FreeList<F> {
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize)) {
-        for elem in self.list.iter() {
-            visit(0, elem.as_ptr() as usize);
-        }
     }
 }

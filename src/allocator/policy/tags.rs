@@ -318,12 +318,6 @@ pub trait FreeIndex {
     fn check(&self) -> Result<(usize, usize), HeapError>;
 }
 
-/// The free blocks an index holds, for `tmalloc bins` and reports.
-pub trait ListBins {
-    /// Calls `visit(bin, block address)` for every indexed block.
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize));
-}
-
 /// A boundary-tag heap over a policy's free index.
 pub struct TagHeap<I: FreeIndex> {
     pub index: I,

@@ -19,9 +19,7 @@
 
 use crate::allocator::error::HeapError;
 use crate::allocator::policy::bins::Bins;
-use crate::allocator::policy::tags::{
-    Block, FreeBlock, FreeIndex, ListBins, MIN_BLOCK, TagHeap, check_indexed,
-};
+use crate::allocator::policy::tags::{Block, FreeBlock, FreeIndex, MIN_BLOCK, TagHeap, check_indexed};
 
 /// Exact 8-byte bins below this size.
 const SMALL: usize = 256;
@@ -113,12 +111,6 @@ impl FreeIndex for Tlsf {
 
     fn check(&self) -> Result<(usize, usize), HeapError> {
         self.bins.check(|e| check_indexed(FreeBlock::block(e), MIN_BLOCK, usize::MAX), bin_of)
-    }
-}
-
-impl ListBins for Tlsf {
-    fn for_each_bin(&self, visit: &mut dyn FnMut(usize, usize)) {
-        self.bins.for_each(visit)
     }
 }
 
