@@ -9,10 +9,11 @@ run *ARGS:
 test:
     cargo test
 
-# gdb on the debug binary, stopped at its very first instruction
+# gdb on the debug binary: no [heap] at the first instruction, a [heap] after
+# the first brk, then the prompt with tmalloc's heap commands loaded
 gdb *ARGS:
     cargo build
-    gdb -q -ex 'starti' -ex 'info proc mappings' --args target/debug/tmalloc {{ARGS}}
+    gdb -q -x gdb/tmalloc.gdb --args target/debug/tmalloc {{ARGS}}
 
 # Program headers and sections of the release binary
 readelf:

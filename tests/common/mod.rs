@@ -11,33 +11,41 @@ pub fn debug_binary() -> PathBuf {
 }
 
 /// The release binary, built on first use by `cargo build --release` (a
-/// no-op when it is up to date). Its path comes from cargo's own report, so
-/// `CARGO_TARGET_DIR` and friends are honoured.
+/// no-op when it is up to date).
 pub fn release_binary() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["build", "--release", "--bin", "tmalloc", "--message-format=json"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build --release failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8(out.stdout).expect("cargo prints UTF-8 JSON");
-        let key = "\"executable\":\"";
-        let line = stdout
-            .lines()
-            .find(|l| l.contains(key) && l.contains("\"name\":\"tmalloc\""))
-            .expect("cargo reports the tmalloc executable");
-        let start = line.find(key).unwrap() + key.len();
-        let end = start + line[start..].find('"').unwrap();
-        PathBuf::from(&line[start..end])
-    })
-    .clone()
+    PATH.get_or_init(|| cargo_build(&["--release"])).clone()
+}
+
+/// The debug binary as `cargo build` makes it (the dev profile, the one
+/// `just gdb` debugs). [`debug_binary`] is built with the test profile,
+/// which optimises and so loses variables gdb should see.
+pub fn dev_binary() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| cargo_build(&[])).clone()
+}
+
+/// Builds the executable with `cargo build ARGS`. Its path comes from
+/// cargo's own report, so `CARGO_TARGET_DIR` and friends are honoured.
+fn cargo_build(args: &[&str]) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .arg("build")
+        .args(args)
+        .args(["--bin", "tmalloc", "--message-format=json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "cargo build {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("cargo prints UTF-8 JSON");
+    let key = "\"executable\":\"";
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(key) && l.contains("\"name\":\"tmalloc\""))
+        .expect("cargo reports the tmalloc executable");
+    let start = line.find(key).unwrap() + key.len();
+    let end = start + line[start..].find('"').unwrap();
+    PathBuf::from(&line[start..end])
 }
 
 /// Runs the binary with `args` and an environment free of test switches.
