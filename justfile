@@ -29,6 +29,6 @@ startup:
 ci:
     bash .ci/run
 
-# Every policy on every workload: target/bench/results.md
+# Every policy and the peer allocators on every workload: target/bench/
 bench *ARGS:
     cargo run --profile perf -p tmalloc-bench -- {{ARGS}}

@@ -1,6 +1,9 @@
-//! `cargo run --profile perf -p tmalloc-bench`: every tmalloc policy on
-//! the experiment's workloads, one table. (`perf` is `release` optimised
-//! for speed; `release` itself is optimised for the binary's size.)
+//! `cargo run --profile perf -p tmalloc-bench`: every tmalloc policy and
+//! the peers (linked_list_allocator, talc, rlsf, buddy_system_allocator,
+//! dlmalloc, mimalloc, glibc's malloc) on the experiment's workloads: one
+//! table (`target/bench/results.md`) and two SVG plots beside it. (`perf`
+//! is `release` optimised for speed; `release` itself is optimised for the
+//! binary's size.)
 //!
 //! - seed: consume_memory as the original (LIFO frees of 20/24/32-byte
 //!   blocks) in a 10 MiB arena: live payload / arena at the first failure.
@@ -9,17 +12,30 @@
 //! - steady: 20,000 live blocks of 8 to 512 B, a random one replaced per
 //!   step: ns per operation (alloc or free), median of 5 runs, min and max.
 //!   A run is 2,000,000 steps, or fewer if it passes 0.3 s (the
-//!   list-scanning policies are O(live blocks) per step).
+//!   list-scanning allocators are O(live blocks) per step).
 //! - scaling: steady at 2,000, 20,000 and 200,000 live blocks.
 //!
-//! `--quick` runs everything tiny: `cargo test` uses it so the code cannot rot.
+//! Arena allocators get the arena. Hosted ones (dlmalloc, mimalloc, glibc)
+//! get their memory from the kernel; for the efficiency columns each runs
+//! in a fresh process of this program (`--hosted-child`) whose `RLIMIT_AS`
+//! allows the arena's size beyond what the process maps at its start.
+//!
+//! `--quick` runs everything tiny (into `target/bench/quick/`): `cargo test`
+//! uses it so the code cannot rot. `--only NAME,...` runs just those.
 
+mod plot;
+mod subjects;
+
+use std::alloc::Layout;
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tmalloc::allocator::{Arena, PolicyKind, Tmalloc};
+use subjects::Home;
+use tmalloc::allocator::PolicyKind;
+use tmalloc::workload::Allocator;
 use tmalloc::workload::consume_memory::{ConsumeMemory, Pattern, Sizes};
 use tmalloc::workload::steady;
 
@@ -32,7 +48,7 @@ struct Scale {
     steps: u64,
     runs: usize,
     /// Time after which a steady run stops early.
-    budget: std::time::Duration,
+    budget: Duration,
 }
 
 const FULL: Scale = Scale {
@@ -41,7 +57,7 @@ const FULL: Scale = Scale {
     scaling_live: [2_000, 20_000, 200_000],
     steps: 2_000_000,
     runs: 5,
-    budget: std::time::Duration::from_millis(300),
+    budget: Duration::from_millis(300),
 };
 const QUICK: Scale = Scale {
     arena: 256 << 10,
@@ -49,85 +65,161 @@ const QUICK: Scale = Scale {
     scaling_live: [20, 200, 2_000],
     steps: 2_000,
     runs: 1,
-    budget: std::time::Duration::from_millis(50),
+    budget: Duration::from_millis(50),
 };
 
 const SEED: u64 = 10;
 
-/// Page-aligned memory for an arena, unmapped on drop.
-struct Memory {
-    ptr: std::ptr::NonNull<u8>,
-    len: usize,
-}
-
-impl Memory {
-    fn new(len: usize) -> Memory {
-        let ptr = tmalloc::sys::mmap_anonymous(len).expect("mmap an arena");
-        Memory { ptr: std::ptr::NonNull::new(ptr).unwrap(), len }
-    }
-
-    fn arena(&self) -> Arena {
-        // SAFETY: the memory outlives the allocator built on it (dropped first).
-        unsafe { Arena::new(self.ptr, self.len) }
-    }
-}
-
-impl Drop for Memory {
-    fn drop(&mut self) {
-        // SAFETY: the mapping is ours and no longer used.
-        unsafe { tmalloc::sys::munmap(self.ptr.as_ptr(), self.len).expect("munmap") };
-    }
-}
-
 /// Live payload / arena at the first failure, and the successful calls.
-fn efficiency(kind: PolicyKind, pattern: Pattern, sizes: Sizes, arena: usize) -> (f64, u64) {
-    let memory = Memory::new(arena);
-    let mut t = Tmalloc::new(kind, memory.arena());
+fn efficiency<A: Allocator>(
+    make: &dyn Fn(usize) -> A,
+    pattern: Pattern,
+    sizes: Sizes,
+    arena: usize,
+) -> (f64, u64) {
+    let mut a = make(arena);
     let mut w = ConsumeMemory::new(pattern, sizes);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
-    let outcome = w.run(&mut t, &mut rng, u64::MAX, &mut |_| {});
-    w.free_all(&mut t);
+    let outcome = w.run(&mut a, &mut rng, u64::MAX, &mut |_| {});
+    w.free_all(&mut a);
     (outcome.live_bytes as f64 / arena as f64, outcome.calls)
 }
 
 /// ns per operation with `live` blocks: median, min, max over `runs` runs.
-fn steady_ns(kind: PolicyKind, live: usize, scale: Scale) -> (f64, f64, f64) {
+fn steady_ns<A: Allocator>(
+    name: &str,
+    home: Home,
+    make: &dyn Fn(usize) -> A,
+    live: usize,
+    scale: Scale,
+) -> (f64, f64, f64) {
     let mut samples = Vec::new();
     for run in 0..scale.runs {
         // Room for the live set several times over: speed, not capacity, is measured.
-        let memory = Memory::new((live * 600 * 4).max(64 << 20));
-        let mut t = Tmalloc::new(kind, memory.arena());
+        let mut a = make((live * 600 * 4).max(64 << 20));
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED + run as u64);
-        let mut slots = vec![(std::ptr::NonNull::dangling(), std::alloc::Layout::new::<u8>()); live];
-        assert!(steady::fill(&mut t, &mut rng, &mut slots), "{kind}: the arena holds the live set");
-        replace_for(&mut t, &mut rng, &mut slots, scale.steps / 10, scale.budget / 3); // warm up
-        samples.push(replace_for(&mut t, &mut rng, &mut slots, scale.steps, scale.budget));
-        steady::drain(&mut t, &slots);
+        let mut slots = vec![(NonNull::dangling(), Layout::new::<u8>()); live];
+        assert!(steady::fill(&mut a, &mut rng, &mut slots), "{name}: the arena holds the live set");
+        replace_for(name, &mut a, &mut rng, &mut slots, scale.steps / 10, scale.budget / 3); // warm up
+        samples.push(replace_for(name, &mut a, &mut rng, &mut slots, scale.steps, scale.budget));
+        // An arena goes away whole; freeing 200,000 blocks one by one would
+        // take hours in the allocators whose free is O(free blocks).
+        if home == Home::Hosted {
+            steady::drain(&mut a, &slots);
+        }
     }
     samples.sort_by(f64::total_cmp);
     (samples[samples.len() / 2], samples[0], samples[samples.len() - 1])
 }
 
 /// Replaces random blocks for up to `steps` steps, in chunks, stopping
-/// early once `budget` has passed (the list-scanning policies are
+/// early once `budget` has passed (the list-scanning allocators are
 /// O(live blocks) per step); returns ns per operation.
-fn replace_for(
-    t: &mut Tmalloc<Arena>,
+fn replace_for<A: Allocator>(
+    name: &str,
+    a: &mut A,
     rng: &mut Xoshiro256PlusPlus,
-    slots: &mut [(std::ptr::NonNull<u8>, std::alloc::Layout)],
+    slots: &mut [(NonNull<u8>, Layout)],
     steps: u64,
-    budget: std::time::Duration,
+    budget: Duration,
 ) -> f64 {
     let start = Instant::now();
     let (mut ops, mut done) = (0, 0);
     while done < steps && start.elapsed() < budget {
         let chunk = (steps - done).min(1_000);
-        let got = steady::replace(t, rng, slots, chunk);
-        assert_eq!(got, chunk * 2, "{}: memory ran out", t.kind());
+        let got = steady::replace(a, rng, slots, chunk);
+        assert_eq!(got, chunk * 2, "{name}: memory ran out");
         ops += got;
         done += chunk;
     }
     start.elapsed().as_nanos() as f64 / ops.max(1) as f64
+}
+
+/// The hidden first argument that makes this program a measuring child.
+const HOSTED_CHILD: &str = "--hosted-child";
+
+/// Measures a hosted allocator's efficiency in a fresh process (this
+/// program, run again): a forked child would inherit the parent's malloc
+/// heap, free memory that its limit would not count. Returns the live
+/// payload at the first failure and the successful calls, or `None` if the
+/// child failed.
+fn hosted_efficiency(name: &str, workload: &str, arena: usize) -> Option<(f64, u64)> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .args([HOSTED_CHILD, name, workload, &arena.to_string()])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace().map(str::parse::<u64>);
+    match (out.status.success(), words.next(), words.next()) {
+        (true, Some(Ok(live)), Some(Ok(calls))) => Some((live as f64 / arena as f64, calls)),
+        _ => None,
+    }
+}
+
+/// In the child: limit the address space to what the process maps now plus
+/// `arena`, run the workload, print `LIVE_BYTES CALLS`.
+fn hosted_child(args: &[String]) -> ! {
+    let (Some(name), Some(workload), Some(Ok(arena))) =
+        (args.first(), args.get(1), args.get(2).map(|a| a.parse::<usize>()))
+    else {
+        eprintln!("tmalloc-bench: {HOSTED_CHILD} NAME seed|fragmenting ARENA_BYTES");
+        std::process::exit(2)
+    };
+    let (pattern, sizes) =
+        if workload == "seed" { (Pattern::Lifo, Sizes::Seed) } else { (Pattern::Random, Sizes::Wide) };
+    let limit = (vm_size() + arena) as u64;
+    let rlimit = tmalloc::sys::Rlimit { cur: limit, max: limit };
+    tmalloc::sys::prlimit64(0, tmalloc::sys::rlimit::AS, Some(&rlimit)).expect("lower RLIMIT_AS");
+    let (eff, calls) = match name.as_str() {
+        "dlmalloc" => efficiency(&|_| subjects::dlmalloc(), pattern, sizes, arena),
+        "mimalloc" => efficiency(&|_| subjects::mimalloc(), pattern, sizes, arena),
+        "glibc" => efficiency(&|_| subjects::glibc(), pattern, sizes, arena),
+        other => {
+            eprintln!("tmalloc-bench: {other} is not a hosted allocator");
+            std::process::exit(2)
+        }
+    };
+    println!("{} {calls}", (eff * arena as f64).round() as u64);
+    std::process::exit(0)
+}
+
+/// Bytes this process maps now (VmSize), which count against `RLIMIT_AS`.
+fn vm_size() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// One allocator's results.
+struct Row {
+    name: String,
+    home: Home,
+    seed: Option<(f64, u64)>,
+    fragmenting: Option<f64>,
+    steady: (f64, f64, f64),
+    scaling: [f64; 3],
+}
+
+fn measure<A: Allocator>(name: &str, home: Home, make: &dyn Fn(usize) -> A, scale: Scale) -> Row {
+    let (seed, fragmenting) = match home {
+        Home::Arena => {
+            let seed = efficiency(make, Pattern::Lifo, Sizes::Seed, scale.arena);
+            (Some(seed), Some(efficiency(make, Pattern::Random, Sizes::Wide, scale.arena).0))
+        }
+        // The same ratio, with the limit as the arena: the allocator may map
+        // `arena` bytes beyond what the fresh process maps.
+        Home::Hosted => (
+            hosted_efficiency(name, "seed", scale.arena),
+            hosted_efficiency(name, "fragmenting", scale.arena).map(|r| r.0),
+        ),
+    };
+    let steady = steady_ns(name, home, make, scale.steady_live, scale);
+    let scaling = scale.scaling_live.map(|n| steady_ns(name, home, make, n, scale).0);
+    Row { name: name.to_string(), home, seed, fragmenting, steady, scaling }
 }
 
 fn machine() -> String {
@@ -140,22 +232,68 @@ fn machine() -> String {
     format!("{model}, {cores} cores")
 }
 
+/// Today's date (UTC), `YYYY-MM-DD`, from the system clock.
+fn today() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // Howard Hinnant's civil_from_days.
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map_or("failed".to_string(), |v| format!("{v:.3}"))
+}
+
+fn table_row(r: &Row) -> String {
+    let home = match r.home {
+        Home::Arena => "arena",
+        Home::Hosted => "child, RLIMIT_AS",
+    };
+    let (median, min, max) = r.steady;
+    let [a, b, c] = r.scaling;
+    format!(
+        "| {} | {home} | {} | {} | {} | {median:.1} ({min:.1}-{max:.1}) | {a:.1} | {b:.1} | {c:.1} | {:.2} |",
+        r.name,
+        cell(r.seed.map(|s| s.0)),
+        r.seed.map_or("-".to_string(), |s| s.1.to_string()),
+        cell(r.fragmenting),
+        c / a
+    )
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == HOSTED_CHILD) {
+        hosted_child(&args[1..]);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only NAME[,NAME]`: just these allocators.
     let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
         .map(|i| args.get(i + 1).map_or(vec![], |list| list.split(',').map(str::to_string).collect()));
+    let chosen = |name: &str| only.as_ref().is_none_or(|names| names.iter().any(|n| n == name));
     let scale = if quick { QUICK } else { FULL };
     let mut out = String::new();
-    let command = args.join(" ");
+    let mut command = "cargo run --profile perf -p tmalloc-bench".to_string();
+    if !args.is_empty() {
+        command = format!("{command} -- {}", args.join(" "));
+    }
+    writeln!(out, "date: {} (UTC)", today()).unwrap();
     writeln!(out, "machine: {}", machine()).unwrap();
     writeln!(out, "command: {command}").unwrap();
     writeln!(
         out,
-        "arena: {} KiB; steady: {} live blocks, {} steps x {} runs",
+        "arena: {} KiB (hosted allocators: the same bytes of RLIMIT_AS beyond what the child maps); \
+         steady: {} live blocks, {} steps x {} runs",
         scale.arena >> 10,
         scale.steady_live,
         scale.steps,
@@ -164,28 +302,49 @@ fn main() {
     .unwrap();
     writeln!(out).unwrap();
     let [s0, s1, s2] = scale.scaling_live;
-    writeln!(out, "| allocator | seed: payload/arena | seed: calls | fragmenting: payload/arena | steady ns/op (min-max) | ns/op @{s0} | @{s1} | @{s2} | {s2}/{s0} |").unwrap();
-    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|").unwrap();
+    writeln!(out, "| allocator | measured in | seed: payload/arena | seed: calls | fragmenting: payload/arena | steady ns/op (min-max) | ns/op @{s0} | @{s1} | @{s2} | {s2}/{s0} |").unwrap();
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|").unwrap();
     print!("{out}");
-    let mut printed = out.len();
+    let mut rows = Vec::new();
+    let mut add = |row: Row, out: &mut String| {
+        let line = table_row(&row);
+        println!("{line}");
+        writeln!(out, "{line}").unwrap();
+        rows.push(row);
+    };
     for kind in PolicyKind::ALL {
-        if only.as_ref().is_some_and(|names| !names.iter().any(|n| n == kind.name())) {
-            continue;
+        let name = format!("tmalloc {kind}");
+        if chosen(kind.name()) || chosen(&name) {
+            add(measure(&name, Home::Arena, &|n| subjects::tmalloc(kind, n), scale), &mut out);
         }
-        let (seed_eff, seed_calls) = efficiency(kind, Pattern::Lifo, Sizes::Seed, scale.arena);
-        let (frag_eff, _) = efficiency(kind, Pattern::Random, Sizes::Wide, scale.arena);
-        let (median, min, max) = steady_ns(kind, scale.steady_live, scale);
-        let scaling: Vec<f64> = scale.scaling_live.iter().map(|&n| steady_ns(kind, n, scale).0).collect();
-        writeln!(
-            out,
-            "| tmalloc {kind} | {seed_eff:.3} | {seed_calls} | {frag_eff:.3} | {median:.1} ({min:.1}-{max:.1}) | {:.1} | {:.1} | {:.1} | {:.2} |",
-            scaling[0], scaling[1], scaling[2], scaling[2] / scaling[0]
-        )
-        .unwrap();
-        print!("{}", &out[printed..]);
-        printed = out.len();
+    }
+    if chosen("linked_list_allocator") {
+        add(measure("linked_list_allocator", Home::Arena, &subjects::linked_list, scale), &mut out);
+    }
+    if chosen("talc") {
+        add(measure("talc", Home::Arena, &subjects::talc, scale), &mut out);
+    }
+    if chosen("rlsf") {
+        add(measure("rlsf", Home::Arena, &subjects::rlsf, scale), &mut out);
+    }
+    if chosen("buddy_system_allocator") {
+        add(measure("buddy_system_allocator", Home::Arena, &subjects::buddy_system, scale), &mut out);
+    }
+    if chosen("dlmalloc") {
+        add(measure("dlmalloc", Home::Hosted, &|_| subjects::dlmalloc(), scale), &mut out);
+    }
+    if chosen("mimalloc") {
+        add(measure("mimalloc", Home::Hosted, &|_| subjects::mimalloc(), scale), &mut out);
+    }
+    if chosen("glibc") {
+        add(measure("glibc", Home::Hosted, &|_| subjects::glibc(), scale), &mut out);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let dir = if quick { dir.join("quick") } else { dir };
     std::fs::create_dir_all(&dir).expect("create target/bench");
-    std::fs::write(dir.join(if quick { "quick.md" } else { "results.md" }), &out).expect("write the table");
+    std::fs::write(dir.join("results.md"), &out).expect("write the table");
+    let charts = plot::Chart { rows: &rows, scaling_live: scale.scaling_live, arena: scale.arena };
+    charts.efficiency(&dir.join("efficiency.svg")).expect("draw efficiency.svg");
+    charts.scaling(&dir.join("scaling.svg")).expect("draw scaling.svg");
+    println!("\nwrote {}/results.md, efficiency.svg, scaling.svg", dir.display());
 }
