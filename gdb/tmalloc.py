@@ -18,6 +18,7 @@ and are checked as they are read, so a corrupted header gives a message,
 not a traceback. Load with `source gdb/tmalloc.py` (gdb/tmalloc.gdb does).
 """
 
+import functools
 import struct
 
 import gdb
@@ -42,7 +43,7 @@ POLICIES = {
 TAG_HEADER = 4
 FIRST_BLOCK = 12
 MIN_BLOCK = 24
-TAG_USED, TAG_PREV_USED, TAG_SPECIAL, TAG_FLAGS = 1, 2, 4, 7
+TAG_USED, TAG_SPECIAL, TAG_FLAGS = 1, 4, 7
 
 # Buddy headers (buddy.rs): magic ^ (addr >> 5) | lead log | order | state.
 BUDDY_MAGIC = 0xB0DD1E50
@@ -55,7 +56,6 @@ RUN = 16 * 1024
 RUN_TAG = 4
 RUN_META = 8
 RUN_MAGIC = 0x51AB51AB
-SLOT_KEY = 0x7A110C5EED5EED00
 
 # Large blocks (large.rs): a 32-byte header in front of the payload.
 LARGE_HEADER = 32
@@ -315,7 +315,8 @@ class Heap:
         seen = 0
         node = head
         while node:
-            base, map_len = u64(read(node + 16, 16), 0), u64(read(node + 16, 16), 8)
+            fields = read(node + 16, 16)
+            base, map_len = u64(fields, 0), u64(fields, 8)
             payload = node + LARGE_HEADER
             if not base <= node < base + map_len:
                 raise HeapError(f"corrupted large block header at {node:#x}: mapping {base:#x}+{map_len}")
@@ -327,16 +328,24 @@ class Heap:
                 raise HeapError("the large-block list loops")
 
 
+RUN_TYPE = "tmalloc::allocator::policy::slab_tlsf::Run"
+
+
+@functools.lru_cache(maxsize=None)
+def run_layout():
+    """Offsets of the `Run` fields, and the run header's size, from the debug info."""
+    offsets = [field_offset(RUN_TYPE, f) for f in ("free", "magic", "class", "bump", "live")]
+    return (*offsets, RUN_META + gdb.lookup_type(RUN_TYPE).sizeof)
+
+
+# Another binary loaded into this gdb may lay `Run` out differently.
+gdb.events.new_objfile.connect(lambda _event: run_layout.cache_clear())
+
+
 def walk_run(mem, start, base, tag_size, slots):
     """A slab run: its header as `meta`, then each slot, then the never-used tail."""
-    meta = base + RUN_META
-    o = meta - start
-    free_off = field_offset("tmalloc::allocator::policy::slab_tlsf::Run", "free")
-    magic_off = field_offset("tmalloc::allocator::policy::slab_tlsf::Run", "magic")
-    class_off = field_offset("tmalloc::allocator::policy::slab_tlsf::Run", "class")
-    bump_off = field_offset("tmalloc::allocator::policy::slab_tlsf::Run", "bump")
-    live_off = field_offset("tmalloc::allocator::policy::slab_tlsf::Run", "live")
-    run_header = RUN_META + gdb.lookup_type("tmalloc::allocator::policy::slab_tlsf::Run").sizeof
+    o = base + RUN_META - start
+    free_off, magic_off, class_off, bump_off, live_off, run_header = run_layout()
     magic = u32(mem, o + magic_off)
     expected = (RUN_MAGIC ^ (base >> 14)) & 0xFFFFFFFF
     if magic != expected:
@@ -413,7 +422,8 @@ def totals(blocks):
 
 def list_entries(list_addr, link_offset, limit=1 << 20):
     """The element addresses of a tmalloc::allocator::list::List at `list_addr`."""
-    head, length = u64(read(list_addr, 16), 0), u64(read(list_addr, 16), 8)
+    fields = read(list_addr, 16)
+    head, length = u64(fields, 0), u64(fields, 8)
     out = []
     link = head
     while link:
@@ -501,10 +511,8 @@ usable bytes, which `tmalloc stats` reports as live."""
         heap = Heap(*locate(expr))
         header(heap)
         print(f"  {'address':>18} {'size':>10} {'usable':>10}  {'state':<10} details")
-        blocks = []
-        large = list(heap.large_blocks())
-        for b in [*heap.walk(slots), *large]:
-            blocks.append(b)
+        blocks = [*heap.walk(slots), *heap.large_blocks()]
+        for b in blocks:
             usable = b.usable if b.state in ("used", "mmapped", "used-slots") else ""
             print(f"  {b.addr:#18x} {b.size:>10} {usable:>10}  {b.state:<10} {b.detail}")
         counted = totals(blocks)
