@@ -140,8 +140,8 @@ const HOSTED_CHILD: &str = "--hosted-child";
 
 /// Measures a hosted allocator's efficiency in a fresh process (this
 /// program, run again): a forked child would inherit the parent's malloc
-/// heap, free memory that its limit would not count. Returns the live
-/// payload at the first failure and the successful calls, or `None` if the
+/// heap, free memory that its limit would not count. Returns live payload /
+/// arena at the first failure and the successful calls, or `None` if the
 /// child failed.
 fn hosted_efficiency(name: &str, workload: &str, arena: usize) -> Option<(f64, u64)> {
     let exe = std::env::current_exe().ok()?;
@@ -150,15 +150,15 @@ fn hosted_efficiency(name: &str, workload: &str, arena: usize) -> Option<(f64, u
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut words = text.split_whitespace().map(str::parse::<u64>);
-    match (out.status.success(), words.next(), words.next()) {
-        (true, Some(Ok(live)), Some(Ok(calls))) => Some((live as f64 / arena as f64, calls)),
-        _ => None,
-    }
+    let mut words = text.split_whitespace();
+    let efficiency = words.next()?.parse::<f64>().ok()?;
+    let calls = words.next()?.parse::<u64>().ok()?;
+    out.status.success().then_some((efficiency, calls))
 }
 
 /// In the child: limit the address space to what the process maps now plus
-/// `arena`, run the workload, print `LIVE_BYTES CALLS`.
+/// `arena`, run the workload, print `EFFICIENCY CALLS` (Rust's `f64`
+/// display reads back exactly).
 fn hosted_child(args: &[String]) -> ! {
     let (Some(name), Some(workload), Some(Ok(arena))) =
         (args.first(), args.get(1), args.get(2).map(|a| a.parse::<usize>()))
@@ -180,7 +180,7 @@ fn hosted_child(args: &[String]) -> ! {
             std::process::exit(2)
         }
     };
-    println!("{} {calls}", (eff * arena as f64).round() as u64);
+    println!("{eff} {calls}");
     std::process::exit(0)
 }
 
