@@ -8,23 +8,37 @@ mod common;
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use common::dev_binary;
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
+/// Fails, saying how to install it, unless gdb runs and has Python. Asked
+/// once per test run.
+fn require_gdb_with_python() {
+    static FOUND: OnceLock<Result<(), String>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        match Command::new("gdb").args(["-nx", "-batch", "-ex", "python print('python ok')"]).output() {
+            Ok(out) if String::from_utf8_lossy(&out.stdout).contains("python ok") => Ok(()),
+            Ok(_) => {
+                Err("this gdb has no Python support, which gdb/tmalloc.py needs: install Debian's gdb".into())
+            }
+            Err(e) => Err(format!(
+                "gdb cannot be run ({e}): install it (Debian/Ubuntu: `sudo apt-get install -y gdb`)"
+            )),
+        }
+    });
+    if let Err(why) = found {
+        panic!("{why}");
+    }
+}
+
 /// Runs gdb in batch mode from the repository root: `commands` (one per
 /// `-ex`) against the dev-profile binary run with `args`. Returns stdout
 /// and stderr interleaved, as the user sees them.
 fn gdb(commands: &[&str], args: &[&str]) -> String {
-    let found = Command::new("gdb").args(["-nx", "-batch", "-ex", "python print('python ok')"]).output();
-    match found {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("python ok") => {}
-        Ok(_) => panic!("this gdb has no Python support, which gdb/tmalloc.py needs: install Debian's gdb"),
-        Err(e) => {
-            panic!("gdb cannot be run ({e}): install it (Debian/Ubuntu: `sudo apt-get install -y gdb`)")
-        }
-    }
+    require_gdb_with_python();
     // One pipe for both streams (through the shell): gdb writes errors to
     // stderr and the tests read them in order with the rest.
     let mut cmd = Command::new("sh");
