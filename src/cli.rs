@@ -15,14 +15,20 @@ pub const USAGE: &str = "\
 tmalloc: malloc from scratch in a freestanding static binary
 
 Usage: tmalloc [OPTIONS]
+       tmalloc --trace FILE... [--algo NAME] [--limit SIZE] [--format F] [--strict]
 
 Runs consume_memory, the experiment of the original C project: allocate
 3 times out of 4 and free once, until an allocation fails under a kernel
 memory limit, for every allocator, each in its own process.
 
+With --trace, replays recorded allocation traces instead: CS:APP .rep
+files, or valgrind logs (valgrind --trace-malloc=yes PROGRAM 2> log).
+
 Options:
       --limit SIZE        Address-space limit per contender, as `ulimit -v`
-                          [default: 10M; suffixes K, M, G]
+                          [default: 10M; suffixes K, M, G]. With --trace:
+                          room for the heap beyond the trace's bookkeeping
+                          [default: 1G]
       --seed N|random     Seed of the request stream [default: 10]
       --algo NAME[,NAME]  Contenders, or `all` [default: all]; NAME is a
                           tmalloc policy (slab-tlsf, tlsf, segregated, buddy,
@@ -34,6 +40,8 @@ Options:
                           [default: seed]
       --format table|csv  The whole story, or the results table as CSV
                           [default: table]
+      --trace FILE...     Replay these traces; the last row averages them
+      --strict            Make valgrind lines that cannot be paired errors
       --image             Print the process image as the kernel started it
   -h, --help              Print this help and exit
   -V, --version           Print the version and exit
@@ -41,12 +49,44 @@ Options:
 
 /// What the command line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<'a> {
     Help,
     Version,
     Image,
     Run(Options),
+    Replay(ReplayOptions<'a>),
 }
+
+/// The most trace files one command replays.
+pub const MAX_TRACES: usize = 32;
+
+/// Settings for replaying traces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayOptions<'a> {
+    files: [&'a [u8]; MAX_TRACES],
+    file_count: usize,
+    /// RLIMIT_AS for each contender, beyond what the process maps already
+    /// (the binary and the decoded trace).
+    pub heap_limit: u64,
+    pub contenders: Contenders,
+    pub format: Format,
+    pub strict: bool,
+}
+
+impl<'a> ReplayOptions<'a> {
+    pub fn files(&self) -> &[&'a [u8]] {
+        &self.files[..self.file_count]
+    }
+
+    fn add_file(&mut self, file: &'a [u8]) -> Result<(), UsageError<'a>> {
+        *self.files.get_mut(self.file_count).ok_or(UsageError::TooManyTraces)? = file;
+        self.file_count += 1;
+        Ok(())
+    }
+}
+
+/// The default heap room per contender when replaying traces.
+pub const DEFAULT_TRACE_LIMIT: u64 = 1 << 30;
 
 /// Settings for a run of the experiment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +135,9 @@ pub enum UsageError<'a> {
     MissingValue(&'static str),
     UnexpectedValue { option: &'static str, value: &'a [u8] },
     BadValue { option: &'static str, value: &'a [u8], why: &'static str },
+    /// An option of the experiment given with `--trace`, or the reverse.
+    NotWith { option: &'static str, mode: &'static str },
+    TooManyTraces,
 }
 
 impl fmt::Display for UsageError<'_> {
@@ -109,6 +152,8 @@ impl fmt::Display for UsageError<'_> {
             UsageError::BadValue { option, value, why } => {
                 write!(f, "invalid value '{}' for '{option}': {why}", Lossy(value))
             }
+            UsageError::NotWith { option, mode } => write!(f, "option '{option}' does not apply {mode}"),
+            UsageError::TooManyTraces => write!(f, "too many trace files (at most {MAX_TRACES})"),
         }
     }
 }
@@ -164,9 +209,20 @@ fn parse_contenders(text: &[u8]) -> Result<Contenders, &'static str> {
 
 /// Parses the arguments after the program name. Every argument is checked
 /// before anything is acted on: `--version --bogus` is an error.
-pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, UsageError<'a>> {
+pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command<'a>, UsageError<'a>> {
     let mut options = Options::default();
-    let (mut help, mut version, mut image) = (false, false, false);
+    let (mut help, mut version, mut image, mut strict) = (false, false, false, false);
+    let mut limit = None;
+    let mut traces = ReplayOptions {
+        files: [&[]; MAX_TRACES],
+        file_count: 0,
+        heap_limit: DEFAULT_TRACE_LIMIT,
+        contenders: Contenders::ALL,
+        format: Format::Table,
+        strict: false,
+    };
+    // The first option given that only the experiment takes.
+    let mut experiment_only = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = split_inline_value(arg);
@@ -182,13 +238,16 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, Us
             b"-h" | b"--help" => help = no_value("--help")?,
             b"-V" | b"--version" => version = no_value("--version")?,
             b"--image" => image = no_value("--image")?,
+            b"--strict" => strict = no_value("--strict")?,
+            b"--trace" => traces.add_file(value("--trace")?)?,
             b"--limit" => {
                 let v = value("--limit")?;
-                options.limit = parse_size(v).map_err(bad("--limit", v))?;
+                limit = Some(parse_size(v).map_err(bad("--limit", v))?);
             }
             b"--seed" => {
                 let v = value("--seed")?;
                 options.seed = parse_seed(v).map_err(bad("--seed", v))?;
+                experiment_only = experiment_only.or(Some("--seed"));
             }
             b"--algo" => {
                 let v = value("--algo")?;
@@ -201,6 +260,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, Us
                     b"random" => Pattern::Random,
                     _ => return Err(bad("--pattern", v)("expected lifo or random")),
                 };
+                experiment_only = experiment_only.or(Some("--pattern"));
             }
             b"--sizes" => {
                 let v = value("--sizes")?;
@@ -209,6 +269,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, Us
                     b"wide" => Sizes::Wide,
                     _ => return Err(bad("--sizes", v)("expected seed or wide")),
                 };
+                experiment_only = experiment_only.or(Some("--sizes"));
             }
             b"--format" => {
                 let v = value("--format")?;
@@ -221,8 +282,17 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, Us
             _ if name.starts_with(b"-") && name.len() > 1 => {
                 return Err(UsageError::UnknownOption(name));
             }
+            // After --trace, more files may follow: `--trace traces/*`.
+            _ if traces.file_count > 0 => traces.add_file(arg)?,
             _ => return Err(UsageError::UnexpectedArgument(arg)),
         }
+    }
+    let replay = traces.file_count > 0;
+    if let (true, Some(option)) = (replay, experiment_only) {
+        return Err(UsageError::NotWith { option, mode: "to --trace" });
+    }
+    if strict && !replay {
+        return Err(UsageError::NotWith { option: "--strict", mode: "without --trace" });
     }
     Ok(if help {
         Command::Help
@@ -230,7 +300,14 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Command, Us
         Command::Version
     } else if image {
         Command::Image
+    } else if replay {
+        traces.heap_limit = limit.unwrap_or(DEFAULT_TRACE_LIMIT);
+        traces.contenders = options.contenders;
+        traces.format = options.format;
+        traces.strict = strict;
+        Command::Replay(traces)
     } else {
+        options.limit = limit.unwrap_or(options.limit);
         Command::Run(options)
     })
 }
@@ -254,6 +331,7 @@ pub fn main(startup: &Startup) -> i32 {
         }
         Ok(Command::Image) => crate::inspect::print_process_image(startup),
         Ok(Command::Run(options)) => crate::experiment::run(&options, startup),
+        Ok(Command::Replay(options)) => crate::experiment::traces::run(&options),
         Err(e) => {
             eprintln!("tmalloc: {e}\nTry 'tmalloc --help' for more information.");
             USAGE_EXIT_CODE
@@ -266,7 +344,7 @@ mod tests {
     use super::*;
     use std::string::ToString;
 
-    fn parse_strs<'a>(args: &[&'a str]) -> Result<Command, UsageError<'a>> {
+    fn parse_strs<'a>(args: &[&'a str]) -> Result<Command<'a>, UsageError<'a>> {
         parse(args.iter().map(|s| s.as_bytes()))
     }
 

@@ -97,7 +97,7 @@ pub fn print_maps(indent: &str) -> bool {
 }
 
 fn report_io_error(path: &str, e: Errno) {
-    eprintln!("tmalloc: cannot read {path}: {}", e.description().unwrap_or("unknown error"));
+    eprintln!("tmalloc: cannot read {path}: {}", crate::rt::fmt::ErrnoText(e));
 }
 
 #[cfg(test)]

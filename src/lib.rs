@@ -5,6 +5,8 @@
 //! - [`sys`]: the kernel boundary, the only module with `asm!`.
 //! - [`allocator`]: tmalloc itself: policies, memory sources, the C ABI.
 //! - [`rt`]: what libc would have provided: start-up, output, exit, panic.
+//! - [`trace`]: recorded allocation traces (CS:APP `.rep`, valgrind logs).
+//! - [`workload`]: what the experiment asks of an allocator.
 //! - [`cli`]: the command line.
 //!
 //! Everything here is ordinary library code, tested on the host by
@@ -23,4 +25,5 @@ pub mod rt;
 pub mod sync;
 pub mod sys;
 pub mod test_fault;
+pub mod trace;
 pub mod workload;

@@ -18,6 +18,7 @@
 
 pub mod contender;
 pub mod report;
+pub mod traces;
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -108,7 +109,7 @@ fn seed_from_auxv(startup: &Startup) -> u64 {
 
 /// The bytes this process maps now (VmSize), all of which count against
 /// `RLIMIT_AS` in every contender.
-fn mapped_bytes() -> Option<u64> {
+pub fn mapped_bytes() -> Option<u64> {
     let mut buf = [0u8; 4096];
     let (status, _) = fs::read_into(c"/proc/self/status", &mut buf).ok()?;
     let line = status.split(|&b| b == b'\n').find(|l| l.starts_with(b"VmSize:"))?;
@@ -156,49 +157,76 @@ fn in_child(work: fn() -> i32) -> Result<(), ExitStatus> {
 
 /// Runs one contender in its own process and collects its report.
 fn run_contender(c: Contender, options: &Options, seed: u64, progress: bool, crash: bool) -> Row {
+    match in_reporting_child(|| contend(c, options, seed, progress, crash).to_words()) {
+        Ok(words) => Row::Done(Report::from_words(words)),
+        Err(status) => Row::Crashed(status),
+    }
+}
+
+/// Marks a complete report from a child.
+const REPORT_MAGIC: u64 = 0x7A11_0C5E_7E90_0B1D;
+
+/// Runs `work` in a forked child, which sends its `N` words back through
+/// a pipe; `Err` with how the child ended if they did not all arrive.
+pub fn in_reporting_child<const N: usize>(work: impl FnOnce() -> [u64; N]) -> Result<[u64; N], ExitStatus> {
     let Ok([read_end, write_end]) = sys::pipe2(open::CLOEXEC) else {
-        return Row::Crashed(ExitStatus::Other(-1));
+        return Err(ExitStatus::Other(-1));
     };
     match rt::fork() {
         Ok(Forked::Child) => {
             let _ = sys::close(read_end);
-            let report = contend(c, options, seed, progress, crash);
-            let _ = rt::io::write_all(write_end, &report.encode());
+            for word in work().into_iter().chain([REPORT_MAGIC]) {
+                let _ = rt::io::write_all(write_end, &word.to_le_bytes());
+            }
             rt::exit(0)
         }
         Ok(Forked::Parent(pid)) => {
             let _ = sys::close(write_end);
-            let mut buf = [0u8; report::BYTES + 1];
-            let mut filled = 0;
-            while filled < buf.len() {
-                match sys::read(read_end, &mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(sys::Errno::EINTR) => continue,
-                    Err(_) => break,
+            let mut words = [0u64; N];
+            let mut complete = true;
+            for i in 0..=N {
+                let mut bytes = [0u8; 8];
+                let mut filled = 0;
+                while filled < bytes.len() {
+                    match sys::read(read_end, &mut bytes[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(sys::Errno::EINTR) => continue,
+                        Err(_) => break,
+                    }
+                }
+                let word = u64::from_le_bytes(bytes);
+                complete &= filled == bytes.len();
+                match words.get_mut(i) {
+                    Some(w) => *w = word,
+                    None => complete &= word == REPORT_MAGIC,
                 }
             }
             let _ = sys::close(read_end);
-            let status = sys::wait4(pid).unwrap_or(ExitStatus::Other(-1));
-            match (status, Report::decode(&buf[..filled])) {
-                (ExitStatus::Exited(0), Some(report)) => Row::Done(report),
-                (status, _) => Row::Crashed(status),
+            match sys::wait4(pid).unwrap_or(ExitStatus::Other(-1)) {
+                ExitStatus::Exited(0) if complete => Ok(words),
+                ExitStatus::Exited(0) => Err(ExitStatus::Other(-1)),
+                status => Err(status),
             }
         }
         Err(_) => {
             let _ = sys::close(read_end);
             let _ = sys::close(write_end);
-            Row::Crashed(ExitStatus::Other(-1))
+            Err(ExitStatus::Other(-1))
         }
     }
 }
 
-/// In the contender's process: lower the limit, run, free everything.
-fn contend(c: Contender, options: &Options, seed: u64, progress: bool, crash: bool) -> Report {
+/// Lowers this process's `RLIMIT_AS` to `bytes`; the hard limit stays.
+pub fn limit_address_space(bytes: u64) -> Result<(), sys::Errno> {
     let old = sys::prlimit64(0, rlimit::AS, None)
         .unwrap_or(Rlimit { cur: rlimit::INFINITY, max: rlimit::INFINITY });
-    let new = Rlimit { cur: options.limit, max: old.max };
-    if sys::prlimit64(0, rlimit::AS, Some(&new)).is_err() {
+    sys::prlimit64(0, rlimit::AS, Some(&Rlimit { cur: bytes, max: old.max })).map(drop)
+}
+
+/// In the contender's process: lower the limit, run, free everything.
+fn contend(c: Contender, options: &Options, seed: u64, progress: bool, crash: bool) -> Report {
+    if limit_address_space(options.limit).is_err() {
         eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
         rt::exit(1);
     }
@@ -213,7 +241,7 @@ fn contend(c: Contender, options: &Options, seed: u64, progress: bool, crash: bo
     }
 }
 
-fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     sys::clock_gettime(clock::MONOTONIC).map_or(0, |t| t.as_nanos())
 }
 

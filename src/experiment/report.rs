@@ -1,4 +1,5 @@
-//! What a contender's process sends back to the parent, over a pipe.
+//! What a contender's process sends back to the parent, over a pipe, as
+//! words ([`super::in_reporting_child`]).
 
 use crate::workload::consume_memory::Outcome;
 
@@ -22,12 +23,11 @@ pub struct Report {
     pub kernel_bytes_after_free: u64,
 }
 
-const WORDS: usize = 16;
-/// The size of an encoded report.
-pub const BYTES: usize = WORDS * 8;
+/// The size of an encoded report, in words.
+pub const WORDS: usize = 15;
 
 impl Report {
-    fn words(&self) -> [u64; WORDS] {
+    pub fn to_words(&self) -> [u64; WORDS] {
         let o = &self.outcome;
         [
             o.calls,
@@ -45,29 +45,11 @@ impl Report {
             self.break_at_failure,
             self.break_after_free,
             self.kernel_bytes_after_free,
-            MAGIC,
         ]
     }
 
-    pub fn encode(&self) -> [u8; BYTES] {
-        let mut bytes = [0u8; BYTES];
-        for (chunk, word) in bytes.chunks_exact_mut(8).zip(self.words()) {
-            chunk.copy_from_slice(&word.to_le_bytes());
-        }
-        bytes
-    }
-
-    /// The report in `bytes`, or `None` if it is not a whole report (the
-    /// child died before it finished writing).
-    pub fn decode(bytes: &[u8]) -> Option<Report> {
-        if bytes.len() != BYTES {
-            return None;
-        }
-        let mut w = [0u64; WORDS];
-        for (word, chunk) in w.iter_mut().zip(bytes.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().ok()?);
-        }
-        (w[15] == MAGIC).then(|| Report {
+    pub fn from_words(w: [u64; WORDS]) -> Report {
+        Report {
             outcome: Outcome {
                 calls: w[0],
                 allocs: w[1],
@@ -85,19 +67,16 @@ impl Report {
             break_at_failure: w[12],
             break_after_free: w[13],
             kernel_bytes_after_free: w[14],
-        })
+        }
     }
 }
-
-/// Marks a complete report.
-const MAGIC: u64 = 0x7A11_0C5E_7E90_0B1D;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reports_round_trip_and_partial_ones_are_refused() {
+    fn reports_round_trip_through_words() {
         let r = Report {
             outcome: Outcome {
                 calls: 7,
@@ -117,9 +96,6 @@ mod tests {
             break_after_free: 0x1000,
             kernel_bytes_after_free: 0,
         };
-        let bytes = r.encode();
-        assert_eq!(Report::decode(&bytes), Some(r));
-        assert_eq!(Report::decode(&bytes[..BYTES - 1]), None);
-        assert_eq!(Report::decode(&[0; BYTES]), None);
+        assert_eq!(Report::from_words(r.to_words()), r);
     }
 }

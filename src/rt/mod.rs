@@ -5,6 +5,7 @@ pub mod fmt;
 pub mod fs;
 pub mod io;
 pub mod layout;
+pub mod mapvec;
 pub mod startup;
 
 use core::panic::PanicInfo;

@@ -215,6 +215,21 @@ pub unsafe fn munmap(addr: *mut u8, len: usize) -> Result<(), Errno> {
     result(unsafe { syscall2(Sysno::munmap as usize, addr as usize, len) }).map(drop)
 }
 
+/// `mremap(2)` with `MREMAP_MAYMOVE`: resizes the mapping at `addr` from
+/// `old_len` to `new_len` bytes, moving it if it cannot grow in place.
+/// Returns the mapping's (possibly new) address.
+///
+/// # Safety
+///
+/// `[addr, addr + old_len)` must be one whole mapping of ours, and no live
+/// reference may point into it: it may move.
+pub unsafe fn mremap(addr: *mut u8, old_len: usize, new_len: usize) -> Result<*mut u8, Errno> {
+    const MAYMOVE: usize = 1;
+    // SAFETY: the caller vouches for the mapping and that nothing points into it.
+    result(unsafe { syscall4(Sysno::mremap as usize, addr as usize, old_len, new_len, MAYMOVE) })
+        .map(|a| a as *mut u8)
+}
+
 /// `exit_group(2)`: ends every thread of the process. Buffered output is not
 /// flushed here; [`crate::rt::exit`] does that first.
 pub fn exit_group(code: i32) -> ! {

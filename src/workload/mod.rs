@@ -5,10 +5,13 @@
 //!
 //! - [`consume_memory`]: the original experiment. Allocate 3 times out of 4,
 //!   free once, until an allocation fails; count the successful calls.
+//! - [`replay`]: a recorded trace, operation by operation, each block
+//!   filled with a pattern and checked.
 //! - [`steady`]: a fixed live set, one random block replaced per step: the
 //!   speed of alloc + free in a warm heap.
 
 pub mod consume_memory;
+pub mod replay;
 pub mod steady;
 
 use core::alloc::Layout;
@@ -27,6 +30,24 @@ pub trait Allocator {
     ///
     /// `ptr` must be a live block from this allocator, allocated with `layout`.
     unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Layout);
+
+    /// Resizes a block from `alloc` to `new_size` bytes, keeping its
+    /// alignment and its first `min(old, new)` bytes; `None` when memory is
+    /// exhausted, and the block is untouched. By default a move: alloc,
+    /// copy, free.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live block from this allocator, allocated with `layout`.
+    unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        let new = self.alloc(Layout::from_size_align(new_size, layout.align()).ok()?)?;
+        // SAFETY: both blocks are live and distinct, each holds the bytes copied.
+        unsafe {
+            core::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size().min(new_size));
+            self.free(ptr, layout);
+        }
+        Some(new)
+    }
 }
 
 impl<S: Source> Allocator for Tmalloc<S> {
@@ -40,6 +61,15 @@ impl<S: Source> Allocator for Tmalloc<S> {
         // tmalloc needs no size: that is the point of the exercise.
         if let Err(what) = self.try_free(Some(ptr)) {
             crate::rt::abort(format_args!("tfree({:p}): {what}", ptr.as_ptr()));
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        // tmalloc's own: in place when the neighbour allows.
+        match self.try_realloc(ptr, new_size, layout.align()) {
+            Ok(new) => new,
+            Err(what) => crate::rt::abort(format_args!("trealloc({:p}): {what}", ptr.as_ptr())),
         }
     }
 }
