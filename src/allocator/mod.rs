@@ -222,7 +222,7 @@ impl<S: Source> Tmalloc<S> {
         let last = self.regions.last();
         let hint = |want| self.policy.growth_hint(size, align, last, want).and_then(|n| align_up(n, PAGE));
         let Some(own_region) = hint(Growth::OwnRegion) else { return false };
-        let geometric = align_up(self.config.grow_step.max(self.regions.total() / 8), PAGE);
+        let geometric = align_up(self.config.grow_step.max(self.regions.total() / 16), PAGE);
         let step = align_up(self.config.grow_step, PAGE);
         let ladder =
             [geometric.map(|g| g.max(own_region)), step.map(|s| s.max(own_region)), hint(Growth::Preferred)];
