@@ -5,6 +5,10 @@
 run *ARGS:
     cargo run --release -- {{ARGS}}
 
+# Replay the recorded traces through every contender: `just trace --algo slab-tlsf`
+trace *ARGS:
+    cargo run --release -- --trace tests/traces/*.vglog {{ARGS}}
+
 # Every test: unit tests on the host, integration tests on the real binary
 test:
     cargo test

@@ -48,6 +48,8 @@ Options:
 ";
 
 /// What the command line asks for.
+// Made once per run, on the stack; there is no heap to box the file list into.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     Help,
@@ -133,10 +135,20 @@ pub enum UsageError<'a> {
     UnknownOption(&'a [u8]),
     UnexpectedArgument(&'a [u8]),
     MissingValue(&'static str),
-    UnexpectedValue { option: &'static str, value: &'a [u8] },
-    BadValue { option: &'static str, value: &'a [u8], why: &'static str },
+    UnexpectedValue {
+        option: &'static str,
+        value: &'a [u8],
+    },
+    BadValue {
+        option: &'static str,
+        value: &'a [u8],
+        why: &'static str,
+    },
     /// An option of the experiment given with `--trace`, or the reverse.
-    NotWith { option: &'static str, mode: &'static str },
+    NotWith {
+        option: &'static str,
+        mode: &'static str,
+    },
     TooManyTraces,
 }
 

@@ -62,7 +62,8 @@ fn expected_rep(text: &str) -> Expected {
 /// A valgrind log: the first process's allocation records only.
 fn expected_valgrind(text: &str) -> Expected {
     let record = Regex::new(r"--(\d+)-- (.*)$").unwrap();
-    let alloc = Regex::new(r"^(?:malloc|_Znwm|_Znam|_ZnamRKSt9nothrow_t)\((\d+)\) = 0x([0-9A-Fa-f]+)$").unwrap();
+    let alloc =
+        Regex::new(r"^(?:malloc|_Znwm|_Znam|_ZnamRKSt9nothrow_t)\((\d+)\) = 0x([0-9A-Fa-f]+)$").unwrap();
     let calloc = Regex::new(r"^calloc\((\d+),(\d+)\) = 0x([0-9A-Fa-f]+)$").unwrap();
     let aligned = Regex::new(
         r"^(?:memalign|aligned_alloc|_ZnwmSt11align_val_t)\((?:al \d+, )?size (\d+)(?:, al \d+)?\) = 0x([0-9A-Fa-f]+)$",
@@ -71,9 +72,10 @@ fn expected_valgrind(text: &str) -> Expected {
     let realloc = Regex::new(r"^realloc\(0x([0-9A-Fa-f]+),(\d+)\) = 0x([0-9A-Fa-f]+)$").unwrap();
     let realloc_null = Regex::new(r"^realloc\(0x0,(\d+)\)malloc\(\d+\) = 0x([0-9A-Fa-f]+)$").unwrap();
     let realloc_zero = Regex::new(r"^realloc\(0x([0-9A-Fa-f]+),0\)free\(0x[0-9A-Fa-f]+\)$").unwrap();
-    let free =
-        Regex::new(r"^(?:free|_ZdlPv|_ZdaPv|_ZdlPvm|_ZdaPvm|_ZdlPvSt11align_val_t)\(0x([0-9A-Fa-f]+)(?:, al \d+)?\)$")
-            .unwrap();
+    let free = Regex::new(
+        r"^(?:free|_ZdlPv|_ZdaPv|_ZdlPvm|_ZdaPvm|_ZdlPvSt11align_val_t)\(0x([0-9A-Fa-f]+)(?:, al \d+)?\)$",
+    )
+    .unwrap();
     let (mut first_pid, mut sizes, mut live, mut peak, mut ops) = (None, HashMap::new(), 0u64, 0u64, 0u64);
     for line in text.lines() {
         let Some(c) = record.captures(line) else { continue };
@@ -204,7 +206,9 @@ fn every_shipped_trace_replays_with_independently_computed_counts() {
 #[test]
 fn the_odd_valgrind_lines_are_understood() {
     let odd = std::fs::read_to_string(traces_dir().join("cases/odd-lines.vglog")).unwrap();
-    for shape in ["realloc(0x0,40)malloc(40) = 0x", ",0)free(0x", "(size 96, al 32)", "(al 64, size 256)", "newline--"] {
+    for shape in
+        ["realloc(0x0,40)malloc(40) = 0x", ",0)free(0x", "(size 96, al 32)", "(al 64, size 256)", "newline--"]
+    {
         assert!(odd.contains(shape), "odd-lines.vglog lacks {shape}");
     }
     assert_eq!(expected_valgrind(&odd), Expected { ops: 9, peak_payload: 4000 + 256 + 96 + 24 });
@@ -219,9 +223,13 @@ fn the_odd_valgrind_lines_are_understood() {
     let pids: std::collections::BTreeSet<&str> =
         text.lines().filter_map(|l| l.strip_prefix("--")?.split("--").next()).collect();
     assert_eq!(pids.len(), 2);
-    let child_lines = text.lines().filter(|l| l.starts_with(&format!("--{}--", pids.last().unwrap()))).count();
+    let child_lines =
+        text.lines().filter(|l| l.starts_with(&format!("--{}--", pids.last().unwrap()))).count();
     assert!(
-        report.contains(&format!("ignored {child_lines} lines of 1 other process (first pid {})", pids.last().unwrap())),
+        report.contains(&format!(
+            "ignored {child_lines} lines of 1 other process (first pid {})",
+            pids.last().unwrap()
+        )),
         "{report}"
     );
 }

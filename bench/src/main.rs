@@ -14,6 +14,14 @@
 //!   A run is 2,000,000 steps, or fewer if it passes 0.3 s (the
 //!   list-scanning allocators are O(live blocks) per step).
 //! - scaling: steady at 2,000, 20,000 and 200,000 live blocks.
+//! - traces: the recorded traces of `tests/traces/*.vglog` (real programs,
+//!   see `tests/traces/record.sh`), replayed as `tmalloc --trace` replays
+//!   them (16-byte aligned, realloc through the allocator's own): ns per
+//!   operation, median of 5 replays, each by a fresh allocator (arena ones
+//!   on one reused, warm arena: see `subjects::warm_arenas`); for tmalloc,
+//!   utilization (peak payload / peak bytes taken from the arena).
+//!   linked_list_allocator is left out: its O(free blocks) calls take
+//!   minutes on these traces.
 //!
 //! Arena allocators get the arena. Hosted ones (dlmalloc, mimalloc, glibc)
 //! get their memory from the kernel; for the efficiency columns each runs
@@ -37,6 +45,7 @@ use subjects::Home;
 use tmalloc::allocator::PolicyKind;
 use tmalloc::workload::Allocator;
 use tmalloc::workload::consume_memory::{ConsumeMemory, Pattern, Sizes};
+use tmalloc::workload::replay::{self, Mode, Slot};
 use tmalloc::workload::steady;
 
 /// Sizes of a run.
@@ -222,6 +231,91 @@ fn measure<A: Allocator>(name: &str, home: Home, make: &dyn Fn(usize) -> A, scal
     Row { name: name.to_string(), home, seed, fragmenting, steady, scaling }
 }
 
+/// The recorded traces, decoded.
+fn recorded_traces() -> Vec<(String, tmalloc::trace::Trace)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/traces");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/traces")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "vglog"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read(&path).expect("read a trace");
+            let trace = tmalloc::trace::decode(&text, false).expect("the shipped traces decode");
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, trace)
+        })
+        .collect()
+}
+
+/// A trace's operations, cut short in quick mode.
+fn ops_of(trace: &tmalloc::trace::Trace, quick: bool) -> &[tmalloc::trace::Op] {
+    let ops = trace.ops.as_slice();
+    if quick { &ops[..ops.len().min(2_000)] } else { ops }
+}
+
+/// Arena for a trace replay: the sort trace's 211 MiB buffer fits.
+const TRACE_ARENA: usize = 1 << 30;
+
+/// ns per operation replaying each trace (median of `scale.runs` fresh
+/// replays), and the mean utilization when `held` reads the footprint.
+fn trace_cells<A: Allocator>(
+    name: &str,
+    make: &dyn Fn(usize) -> A,
+    traces: &[(String, tmalloc::trace::Trace)],
+    scale: Scale,
+    quick: bool,
+    held: Option<&dyn Fn(&A) -> u64>,
+) -> (Vec<Option<f64>>, Option<f64>) {
+    let mut utilization = Vec::new();
+    let ns = traces
+        .iter()
+        .map(|(trace_name, t)| {
+            let ops = ops_of(t, quick);
+            let mut slots = vec![Slot::EMPTY; t.slots as usize];
+            if let Some(held) = held {
+                // The checked replay, for the footprint (and the contents).
+                let mut a = make(TRACE_ARENA);
+                let out = replay::replay(&mut a, ops, &mut slots, Mode::Checked, held);
+                if out.failure.is_none() && !quick {
+                    utilization.push(t.peak_payload as f64 / out.peak_footprint as f64);
+                }
+                replay::drain(&mut a, &mut slots);
+            }
+            let mut samples = Vec::new();
+            for _ in 0..scale.runs {
+                let mut a = make(TRACE_ARENA);
+                let start = Instant::now();
+                let out = replay::replay(&mut a, ops, &mut slots, Mode::Timed, |_| 0);
+                let elapsed = start.elapsed().as_nanos() as f64;
+                replay::drain(&mut a, &mut slots);
+                if out.failure.is_some() {
+                    eprintln!("{name}: {trace_name}: {:?}", out.failure);
+                    return None;
+                }
+                samples.push(elapsed / ops.len().max(1) as f64);
+            }
+            samples.sort_by(f64::total_cmp);
+            Some(samples[samples.len() / 2])
+        })
+        .collect();
+    let mean = (!utilization.is_empty() && utilization.len() == traces.len())
+        .then(|| utilization.iter().sum::<f64>() / utilization.len() as f64);
+    (ns, mean)
+}
+
+fn trace_row(name: &str, (ns, utilization): (Vec<Option<f64>>, Option<f64>)) -> String {
+    let cells: Vec<String> = ns.iter().map(|v| v.map_or("failed".into(), |v| format!("{v:.1}"))).collect();
+    let mean = (ns.iter().all(Option::is_some))
+        .then(|| ns.iter().flatten().sum::<f64>() / ns.len() as f64)
+        .map_or("-".into(), |v| format!("{v:.1}"));
+    let utilization = utilization.map_or("-".into(), |u| format!("{u:.3}"));
+    format!("| {name} | {} | {mean} | {utilization} |", cells.join(" | "))
+}
+
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -339,6 +433,59 @@ fn main() {
     if chosen("glibc") {
         add(measure("glibc", Home::Hosted, &|_| subjects::glibc(), scale), &mut out);
     }
+    // Workload 5: the recorded traces.
+    let traces = recorded_traces();
+    subjects::warm_arenas(TRACE_ARENA, || {
+        let names: Vec<&str> = traces.iter().map(|(n, _)| n.as_str()).collect();
+        writeln!(out, "\ntraces: ns/op replaying each recorded trace (median of {} replays), their mean, and utilization (mean peak payload / peak heap; tmalloc only: the arena's bytes taken)\n", scale.runs).unwrap();
+        writeln!(out, "| allocator | {} | mean ns/op | utilization |", names.join(" | ")).unwrap();
+        writeln!(out, "|---|{}---:|---:|", "---:|".repeat(names.len())).unwrap();
+        let trace_line = |line: String, out: &mut String| {
+            println!("{line}");
+            writeln!(out, "{line}").unwrap();
+        };
+        println!("\n| allocator | {} | mean ns/op | utilization |", names.join(" | "));
+        for kind in PolicyKind::ALL {
+            let name = format!("tmalloc {kind}");
+            if chosen(kind.name()) || chosen(&name) {
+                let make = |n| subjects::tmalloc(kind, n);
+                let held: &dyn Fn(&_) -> u64 = &|a: &subjects::InArena<_>| a.held();
+                trace_line(
+                    trace_row(&name, trace_cells(&name, &make, &traces, scale, quick, Some(held))),
+                    &mut out,
+                );
+            }
+        }
+        if chosen("talc") {
+            trace_line(
+                trace_row("talc", trace_cells("talc", &subjects::talc, &traces, scale, quick, None)),
+                &mut out,
+            );
+        }
+        if chosen("rlsf") {
+            trace_line(
+                trace_row("rlsf", trace_cells("rlsf", &subjects::rlsf, &traces, scale, quick, None)),
+                &mut out,
+            );
+        }
+        if chosen("buddy_system_allocator") {
+            let row =
+                trace_cells("buddy_system_allocator", &subjects::buddy_system, &traces, scale, quick, None);
+            trace_line(trace_row("buddy_system_allocator", row), &mut out);
+        }
+        if chosen("dlmalloc") {
+            let row = trace_cells("dlmalloc", &|_| subjects::dlmalloc(), &traces, scale, quick, None);
+            trace_line(trace_row("dlmalloc", row), &mut out);
+        }
+        if chosen("mimalloc") {
+            let row = trace_cells("mimalloc", &|_| subjects::mimalloc(), &traces, scale, quick, None);
+            trace_line(trace_row("mimalloc", row), &mut out);
+        }
+        if chosen("glibc") {
+            let row = trace_cells("glibc", &|_| subjects::glibc(), &traces, scale, quick, None);
+            trace_line(trace_row("glibc", row), &mut out);
+        }
+    });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let dir = if quick { dir.join("quick") } else { dir };
     std::fs::create_dir_all(&dir).expect("create target/bench");

@@ -45,24 +45,54 @@ impl Drop for Memory {
 /// An allocator over an arena it does not own.
 pub struct InArena<H> {
     heap: H,
-    _memory: Memory,
+    /// `None` on the shared warm arena.
+    _memory: Option<Memory>,
+}
+
+thread_local! {
+    /// While set, arenas are this one mapping, reused: see [`warm_arenas`].
+    static WARM: std::cell::RefCell<Option<Memory>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every arena allocator built on one shared mapping of
+/// `len` bytes instead of a fresh one each. Replays after the first then
+/// find the pages already faulted in, as glibc's and mimalloc's heaps are
+/// in a process that has run before: the trace timings compare allocators,
+/// not first-touch page faults. Only one arena allocator may live at a time.
+pub fn warm_arenas<R>(len: usize, f: impl FnOnce() -> R) -> R {
+    WARM.with(|w| *w.borrow_mut() = Some(Memory::new(len)));
+    let r = f();
+    WARM.with(|w| *w.borrow_mut() = None);
+    r
 }
 
 impl<H> InArena<H> {
-    /// Maps `len` bytes and builds the allocator on them with `make(start, len)`.
+    /// Maps `len` bytes (or takes the warm arena) and builds the allocator
+    /// on them with `make(start, len)`.
     ///
     /// # Safety
     ///
     /// `make` must build an allocator that uses only `[start, start + len)`.
     unsafe fn new(len: usize, make: impl FnOnce(NonNull<u8>, usize) -> H) -> InArena<H> {
+        if let Some((ptr, warm_len)) = WARM.with(|w| w.borrow().as_ref().map(|m| (m.ptr, m.len))) {
+            assert!(len <= warm_len, "the warm arena holds {warm_len} bytes, not {len}");
+            return InArena { heap: make(ptr, len), _memory: None };
+        }
         let memory = Memory::new(len);
-        InArena { heap: make(memory.ptr, len), _memory: memory }
+        InArena { heap: make(memory.ptr, len), _memory: Some(memory) }
     }
 }
 
 pub fn tmalloc(kind: PolicyKind, len: usize) -> InArena<Tmalloc<Arena>> {
     // SAFETY: the Arena source hands out exactly this memory.
     unsafe { InArena::new(len, |p, n| Tmalloc::new(kind, Arena::new(p, n))) }
+}
+
+impl InArena<Tmalloc<Arena>> {
+    /// Bytes of the arena the heap has taken so far: its footprint.
+    pub fn held(&self) -> u64 {
+        tmalloc::allocator::Source::counters(self.heap.source()).total_bytes() as u64
+    }
 }
 
 impl Allocator for InArena<Tmalloc<Arena>> {
@@ -74,6 +104,11 @@ impl Allocator for InArena<Tmalloc<Arena>> {
     unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded from the caller.
         unsafe { Allocator::free(&mut self.heap, ptr, layout) }
+    }
+    #[inline]
+    unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Allocator::realloc(&mut self.heap, ptr, layout, new_size) }
     }
 }
 
@@ -196,6 +231,11 @@ impl Allocator for Dlmalloc {
         // SAFETY: forwarded from the caller.
         unsafe { self.0.free(ptr.as_ptr(), layout.size(), layout.align()) }
     }
+    #[inline]
+    unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded from the caller; dlmalloc keeps the alignment.
+        NonNull::new(unsafe { self.0.realloc(ptr.as_ptr(), layout.size(), layout.align(), new_size) })
+    }
 }
 
 /// A process-wide allocator: glibc's malloc (`System`) or mimalloc.
@@ -209,15 +249,27 @@ pub fn mimalloc() -> Global<mimalloc::MiMalloc> {
     Global(mimalloc::MiMalloc)
 }
 
+/// `GlobalAlloc` may not be asked for 0 bytes; traces do (`malloc(0)`).
+/// Such a request becomes 1 byte, as glibc's own minimum chunk serves it.
+fn nonzero(layout: Layout) -> Layout {
+    Layout::from_size_align(layout.size().max(1), layout.align()).expect("a valid layout grows by at most 1")
+}
+
 impl<G: GlobalAlloc> Allocator for Global<G> {
     #[inline]
     fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        // SAFETY: the workloads never ask for 0 bytes.
-        NonNull::new(unsafe { self.0.alloc(layout) })
+        // SAFETY: the layout is not zero-sized.
+        NonNull::new(unsafe { self.0.alloc(nonzero(layout)) })
     }
     #[inline]
     unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.0.dealloc(ptr.as_ptr(), layout) }
+        // SAFETY: forwarded from the caller, with the layout `alloc` used.
+        unsafe { self.0.dealloc(ptr.as_ptr(), nonzero(layout)) }
+    }
+    #[inline]
+    unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded from the caller, with the layout `alloc` used; the
+        // new size is not zero.
+        NonNull::new(unsafe { self.0.realloc(ptr.as_ptr(), nonzero(layout), new_size.max(1)) })
     }
 }

@@ -35,6 +35,24 @@ fn quick_mode_runs_every_allocator_and_workload() {
             assert!(number.parse::<f64>().is_ok_and(|n| n > 0.0), "{row}: {cell}");
         }
     }
+    // The traces table: every allocator but linked_list_allocator (minutes
+    // per trace), a time per recorded trace and their mean, all numbers.
+    let traces = table.split("| allocator | cc1 |").nth(1).unwrap_or_else(|| panic!("no traces table:\n{table}"));
+    let names = tmalloc::allocator::PolicyKind::ALL
+        .iter()
+        .map(|k| format!("tmalloc {k}"))
+        .chain(ALLOCATORS[1..].iter().map(|s| s.to_string()));
+    for name in names {
+        let row = traces
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no trace row for {name}:\n{traces}"));
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).skip(1).collect();
+        assert_eq!(cells.len(), 6, "four traces, the mean, utilization: {row}");
+        for cell in &cells[..5] {
+            assert!(cell.parse::<f64>().is_ok_and(|n| n > 0.0), "{row}: {cell}");
+        }
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench/quick");
     for svg in ["efficiency.svg", "scaling.svg"] {
         let text = std::fs::read_to_string(dir.join(svg)).unwrap();

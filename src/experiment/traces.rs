@@ -86,7 +86,10 @@ pub fn run(options: &ReplayOptions<'_>) -> i32 {
                 continue;
             }
             let row = measure(*c, t, slots.as_mut_slice(), options.heap_limit);
-            broken |= matches!(row, Row::Crashed(_) | Row::Done { failure: Some(Failure::ContentsChanged { .. }), .. });
+            broken |= matches!(
+                row,
+                Row::Crashed(_) | Row::Done { failure: Some(Failure::ContentsChanged { .. }), .. }
+            );
             if let Row::Done { ops, peak_heap, elapsed_ns, failure: None } = row {
                 sum.utilization_ppm += t.peak_payload * 1_000_000 / peak_heap.max(1);
                 sum.ops += ops;
@@ -180,7 +183,9 @@ fn measure(c: Contender, t: &Trace, slots: &mut [Slot], heap_limit: u64) -> Row 
             match c {
                 Contender::Tmalloc(kind) => replay_with(&mut Tmalloc::new(kind, Brk::new()), t, slots, mode),
                 #[cfg(feature = "compare")]
-                Contender::LinkedList => replay_with(&mut super::contender::LinkedList::new(), t, slots, mode),
+                Contender::LinkedList => {
+                    replay_with(&mut super::contender::LinkedList::new(), t, slots, mode)
+                }
             }
         })
     };
@@ -274,7 +279,9 @@ fn print_row(name: &[u8], c: Contender, t: &Trace, row: &Row, table: bool) {
 
 fn print_average(options: &ReplayOptions<'_>, sums: &[Sums], traces: u64, table: bool) {
     if table && traces > 1 {
-        println!("\naverage over {traces} traces (utilization: the mean of the traces'; ns/op: all time over all ops)");
+        println!(
+            "\naverage over {traces} traces (utilization: the mean of the traces'; ns/op: all time over all ops)"
+        );
         println!("   {:<22} {:>11} {:>6} {:>7}", "contender", "ops", "util.", "ns/op");
     }
     if table && traces == 1 {

@@ -73,7 +73,8 @@ impl<T: Copy> MapVec<T> {
 
     /// Makes room for `more` elements beyond `len`.
     pub fn reserve(&mut self, more: usize) -> Result<(), Errno> {
-        let need = self.len.checked_add(more).and_then(|n| n.checked_mul(size_of::<T>())).ok_or(Errno::ENOMEM)?;
+        let need =
+            self.len.checked_add(more).and_then(|n| n.checked_mul(size_of::<T>())).ok_or(Errno::ENOMEM)?;
         if need <= self.map_len {
             return Ok(());
         }

@@ -77,8 +77,11 @@ mod tests {
     fn lines_of(content: &[u8], buf_len: usize) -> Vec<(String, bool)> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir()
-            .join(std::format!("tmalloc-lines-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let path = std::env::temp_dir().join(std::format!(
+            "tmalloc-lines-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&path, content).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let mut buf = std::vec![0u8; buf_len];

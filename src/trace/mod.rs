@@ -175,13 +175,31 @@ pub enum Problem {
     Header(&'static str),
     /// A `.rep` operation line that does not parse.
     BadOperation,
-    IdOutOfRange { id: u64, ids: u64 },
-    AllocatedTwice { id: u64 },
-    NeverAllocated { id: u64, op: char },
-    AlreadyFreed { id: u64, op: char, freed_on: u64 },
-    OperationCount { header: u64, found: u64 },
+    IdOutOfRange {
+        id: u64,
+        ids: u64,
+    },
+    AllocatedTwice {
+        id: u64,
+    },
+    NeverAllocated {
+        id: u64,
+        op: char,
+    },
+    AlreadyFreed {
+        id: u64,
+        op: char,
+        freed_on: u64,
+    },
+    OperationCount {
+        header: u64,
+        found: u64,
+    },
     /// A skipped valgrind line, under `--strict`.
-    Strict { why: Skip, address: u64 },
+    Strict {
+        why: Skip,
+        address: u64,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -228,7 +246,8 @@ impl From<Errno> for Problem {
 /// Reads and decodes the trace at `path`.
 pub fn load(path: &CStr, strict: bool) -> Result<Trace, LoadError> {
     let at_file = |problem| LoadError { line: None, problem };
-    let fd = sys::openat(Fd::CWD, path, open::RDONLY | open::CLOEXEC, 0).map_err(|e| at_file(Problem::Open(e)))?;
+    let fd =
+        sys::openat(Fd::CWD, path, open::RDONLY | open::CLOEXEC, 0).map_err(|e| at_file(Problem::Open(e)))?;
     let mut buf = [0u8; 64 << 10];
     let mut decoder = Decoder::new(strict);
     let read = lines::for_each_line(fd, &mut buf, |line, whole| decoder.line(line, whole));

@@ -40,7 +40,8 @@ impl Parser {
         let number = |w: Option<&[u8]>| w.and_then(crate::cli::parse_u64);
         if self.header_lines < HEADER.len() {
             let what = HEADER[self.header_lines];
-            let value = number(Some(first)).filter(|_| words.next().is_none()).ok_or(Problem::Header(what))?;
+            let value =
+                number(Some(first)).filter(|_| words.next().is_none()).ok_or(Problem::Header(what))?;
             self.header[self.header_lines] = value;
             if self.header_lines == 2 {
                 self.count_line = line;

@@ -20,7 +20,14 @@ fn rep_files_decode_to_ops_with_recycled_slots() {
     assert_eq!(t.format, Format::Rep);
     assert_eq!(
         ops(&t),
-        [(Alloc, 0, 512, 0), (Alloc, 1, 128, 0), (Realloc, 0, 640, 0), (Free, 1, 0, 0), (Alloc, 1, 16, 0), (Free, 0, 0, 0)]
+        [
+            (Alloc, 0, 512, 0),
+            (Alloc, 1, 128, 0),
+            (Realloc, 0, 640, 0),
+            (Free, 1, 0, 0),
+            (Alloc, 1, 16, 0),
+            (Free, 0, 0, 0)
+        ]
     );
     assert_eq!((t.slots, t.allocs, t.reallocs, t.frees), (2, 3, 1, 2));
     assert_eq!(t.peak_payload, 640 + 128);
@@ -53,7 +60,8 @@ fn rep_errors_name_the_line_and_the_problem() {
         ("a 1 8\nr 3 9\n", 6, "`r 3`: id 3 was never allocated"),
     ];
     let with_header = bodies.iter().map(|&(body, line, message)| ([header, body].concat(), line, message));
-    for (text, line, message) in whole_files.iter().map(|&(t, l, m)| (t.to_string(), l, m)).chain(with_header) {
+    for (text, line, message) in whole_files.iter().map(|&(t, l, m)| (t.to_string(), l, m)).chain(with_header)
+    {
         let (at, got) = error(&text, false);
         assert_eq!(at, Some(line), "{text:?}: {got}");
         assert!(got.contains(message), "{text:?}: {got}");
@@ -144,7 +152,10 @@ fn valgrind_lines_that_cannot_be_paired_are_skipped_or_strict_errors() {
     assert_eq!(count(Skip::UnknownRealloc), (1, 7));
     assert_eq!(count(Skip::Malformed), (3, 8));
     // The missed free is supplied; the unknown realloc's result is an allocation.
-    assert_eq!(ops(&t), [(Alloc, 0, 8, 0), (Free, 0, 0, 0), (Alloc, 0, 8, 0), (Alloc, 1, 9, 0), (Free, 1, 0, 0)]);
+    assert_eq!(
+        ops(&t),
+        [(Alloc, 0, 8, 0), (Free, 0, 0, 0), (Alloc, 0, 8, 0), (Alloc, 1, 9, 0), (Free, 1, 0, 0)]
+    );
     let (at, message) = error(log, true);
     assert_eq!(at, Some(2));
     assert_eq!(message, "2: free of an address no live block has (0x1000; --strict)");
@@ -152,7 +163,9 @@ fn valgrind_lines_that_cannot_be_paired_are_skipped_or_strict_errors() {
 
 #[test]
 fn valgrind_ignores_other_output_and_cut_lines() {
-    let mut log = std::string::String::from("==1== start\n--1-- Reading syms from /bin/ls\nprogram output (with parens)\n");
+    let mut log = std::string::String::from(
+        "==1== start\n--1-- Reading syms from /bin/ls\nprogram output (with parens)\n",
+    );
     log.push_str(&"x".repeat(100_000));
     log.push_str("\n--1-- malloc(5) = 0x10\n");
     let t = decode(log.as_bytes(), true).unwrap();

@@ -224,9 +224,11 @@ fn free(record: &mut Recorder, at: u64) -> Result<(), Problem> {
 /// NULL, or by `free(P)` when N is 0.
 fn realloc(record: &mut Recorder, args: &[u8], tail: &[u8]) -> Result<(), Problem> {
     let mut parts = args.split(|&b| b == b',');
-    let (Some(old), Some(size), None) =
-        (parts.next().and_then(address), parts.next().and_then(|n| crate::cli::parse_u64(n.trim_ascii())), parts.next())
-    else {
+    let (Some(old), Some(size), None) = (
+        parts.next().and_then(address),
+        parts.next().and_then(|n| crate::cli::parse_u64(n.trim_ascii())),
+        parts.next(),
+    ) else {
         return skip(Skip::Malformed, 0);
     };
     if let Some((name @ (b"malloc" | b"free"), inner, tail)) = call(tail) {

@@ -135,6 +135,15 @@ pub fn replay<A: Allocator>(
     Outcome { ops: ops.len() as u64, peak_footprint, failure: None }
 }
 
+/// Frees every block a replay left live, and empties the slots.
+pub fn drain<A: Allocator>(alloc: &mut A, slots: &mut [Slot]) {
+    for slot in slots.iter_mut().filter(|s| !s.ptr.is_null()) {
+        // SAFETY: a non-empty slot holds a live block of this allocator.
+        unsafe { alloc.free(NonNull::new_unchecked(slot.ptr), slot.layout) };
+        *slot = Slot::EMPTY;
+    }
+}
+
 /// The pattern's 8 bytes at word `index` of a block with `seed`: a
 /// splitmix64 step, so neighbouring words and blocks differ.
 fn word(seed: u64, index: usize) -> [u8; 8] {
