@@ -37,7 +37,8 @@ fn quick_mode_runs_every_allocator_and_workload() {
     }
     // The traces table: every allocator but linked_list_allocator (minutes
     // per trace), a time per recorded trace and their mean, all numbers.
-    let traces = table.split("| allocator | cc1 |").nth(1).unwrap_or_else(|| panic!("no traces table:\n{table}"));
+    let traces =
+        table.split("| allocator | cc1 |").nth(1).unwrap_or_else(|| panic!("no traces table:\n{table}"));
     let names = tmalloc::allocator::PolicyKind::ALL
         .iter()
         .map(|k| format!("tmalloc {k}"))
