@@ -69,8 +69,12 @@ impl Contenders {
         Contenders(self.0 | 1 << c.index())
     }
 
+    pub fn contains(self, c: Contender) -> bool {
+        self.0 & (1 << c.index()) != 0
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Contender> {
-        Contender::ALL.into_iter().filter(move |c| self.0 & (1 << c.index()) != 0)
+        Contender::ALL.into_iter().filter(move |&c| self.contains(c))
     }
 }
 

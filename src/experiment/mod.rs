@@ -80,7 +80,7 @@ pub fn run(options: &Options, startup: &Startup) -> i32 {
     let crash = crate::test_fault::crashing_contender(startup);
     let progress = table && sys::is_terminal(Fd::STDERR);
     let rows: [(Contender, Option<Row>); Contender::ALL.len()] = Contender::ALL.map(|c| {
-        let chosen = options.contenders.iter().any(|x| x == c);
+        let chosen = options.contenders.contains(c);
         (c, chosen.then(|| run_contender(c, options, seed, progress, crash == Some(c.name().as_bytes()))))
     });
     let rows = rows.iter().filter_map(|(c, r)| r.as_ref().map(|r| (*c, r)));
@@ -186,17 +186,8 @@ pub fn in_reporting_child<const N: usize>(work: impl FnOnce() -> [u64; N]) -> Re
             let mut complete = true;
             for i in 0..=N {
                 let mut bytes = [0u8; 8];
-                let mut filled = 0;
-                while filled < bytes.len() {
-                    match sys::read(read_end, &mut bytes[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n,
-                        Err(sys::Errno::EINTR) => continue,
-                        Err(_) => break,
-                    }
-                }
+                complete &= fs::read_full(read_end, &mut bytes) == Ok(bytes.len());
                 let word = u64::from_le_bytes(bytes);
-                complete &= filled == bytes.len();
                 match words.get_mut(i) {
                     Some(w) => *w = word,
                     None => complete &= word == REPORT_MAGIC,

@@ -82,7 +82,7 @@ pub fn run(options: &ReplayOptions<'_>) -> i32 {
             );
         }
         for (c, sum) in Contender::ALL.iter().zip(&mut sums) {
-            if !options.contenders.iter().any(|x| x == *c) {
+            if !options.contenders.contains(*c) {
                 continue;
             }
             let row = measure(*c, t, slots.as_mut_slice(), options.heap_limit);
@@ -288,7 +288,7 @@ fn print_average(options: &ReplayOptions<'_>, sums: &[Sums], traces: u64, table:
         return;
     }
     for (c, sum) in Contender::ALL.iter().zip(sums) {
-        if !options.contenders.iter().any(|x| x == *c) {
+        if !options.contenders.contains(*c) {
             continue;
         }
         let (utilization, ns_per_op) = if sum.complete == traces {

@@ -8,24 +8,30 @@ use crate::sys::{self, Errno, Fd, open};
 /// whether the file was longer than the buffer.
 pub fn read_into<'b>(path: &CStr, buf: &'b mut [u8]) -> Result<(&'b [u8], bool), Errno> {
     let fd = sys::openat(Fd::CWD, path, open::RDONLY | open::CLOEXEC, 0)?;
-    let mut filled = 0;
-    let outcome = loop {
-        if filled == buf.len() {
-            // Full: one more byte tells whether anything was left out.
-            let mut probe = [0u8; 1];
-            break read_retrying(fd, &mut probe).map(|n| n > 0);
-        }
-        match read_retrying(fd, &mut buf[filled..]) {
-            Ok(0) => break Ok(false),
-            Ok(n) => filled += n,
-            Err(e) => break Err(e),
-        }
-    };
+    let outcome = read_full(fd, buf).and_then(|filled| {
+        // Full: one more byte tells whether anything was left out.
+        let truncated = filled == buf.len() && read_retrying(fd, &mut [0u8; 1])? > 0;
+        Ok((filled, truncated))
+    });
     let _ = sys::close(fd);
-    outcome.map(|truncated| (&buf[..filled], truncated))
+    outcome.map(|(filled, truncated)| (&buf[..filled], truncated))
 }
 
-fn read_retrying(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
+/// Reads from `fd` until `buf` is full or the input ends; returns how many
+/// bytes were read.
+pub fn read_full(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match read_retrying(fd, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// `read(2)`, again when a signal interrupted it.
+pub fn read_retrying(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
     loop {
         match sys::read(fd, buf) {
             Err(Errno::EINTR) => continue,

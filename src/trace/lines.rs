@@ -1,7 +1,8 @@
 //! Reading a file line by line through one fixed buffer, as `getline`
 //! would, without a heap: files of any size stream through it.
 
-use crate::sys::{self, Errno, Fd};
+use crate::rt::fs::read_retrying;
+use crate::sys::{Errno, Fd};
 
 /// Why reading stopped early.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,12 +37,7 @@ pub fn for_each_line<E>(
                 end = 0;
             }
         }
-        let n = loop {
-            match sys::read(fd, &mut buf[end..]) {
-                Err(Errno::EINTR) => continue,
-                other => break other.map_err(Stop::Read)?,
-            }
-        };
+        let n = read_retrying(fd, &mut buf[end..]).map_err(Stop::Read)?;
         if n == 0 {
             if end > start && !cutting {
                 each(&buf[start..end], true).map_err(Stop::Line)?;
