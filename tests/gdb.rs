@@ -182,7 +182,7 @@ fn at_a_breakpoint_in_consume_memory(policy: &str, calls: &str) -> (String, Stri
 fn the_heap_listing_agrees_with_the_stats_for_several_policies() {
     for policy in ["slab-tlsf", "first-fit", "buddy", "tlsf"] {
         let (heap, stats_text) = at_a_breakpoint_in_consume_memory(policy, "3000");
-        assert!(heap.contains(&format!("tmalloc {policy} heap: `alloc` in frame")), "{heap}");
+        assert!(heap.contains(&format!("tmalloc {policy} heap: `heap` in frame")), "{heap}");
         let rows = heap_rows(&heap);
         let used: Vec<_> = rows.iter().filter(|r| r.2 == "used" || r.2 == "mmapped").collect();
         let stats = stats(&stats_text);

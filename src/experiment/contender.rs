@@ -52,6 +52,21 @@ impl Contender {
         PolicyKind::from_name(name).map(Contender::Tmalloc)
     }
 
+    /// Runs `work` on a fresh instance of this contender, on the program
+    /// break. One `dyn` call per operation keeps a single copy of each
+    /// workload in the binary, whichever allocator it drives.
+    pub fn with_contestant<T>(self, work: impl FnOnce(&mut dyn Contestant) -> T) -> T {
+        match self {
+            Contender::Tmalloc(kind) => {
+                // Named, so that gdb's `tmalloc heap` finds it in this frame.
+                let mut heap = Tmalloc::new(kind, Brk::new());
+                work(&mut heap)
+            }
+            #[cfg(feature = "compare")]
+            Contender::LinkedList => work(&mut LinkedList::new()),
+        }
+    }
+
     fn index(self) -> usize {
         Contender::ALL.iter().position(|&c| c == self).expect("every contender is listed")
     }

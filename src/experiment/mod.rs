@@ -26,7 +26,6 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 pub use contender::{Contender, Contenders, Contestant};
 use report::Report;
 
-use crate::allocator::{Brk, Tmalloc};
 use crate::cli::{Format, Options, Seed};
 use crate::inspect;
 use crate::rt::fmt::{Bytes, Hex, Ratio, Thousands};
@@ -221,23 +220,15 @@ fn contend(c: Contender, options: &Options, seed: u64, progress: bool, crash: bo
         eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
         rt::exit(1);
     }
-    match c {
-        Contender::Tmalloc(kind) => {
-            measure(&mut Tmalloc::new(kind, Brk::new()), c, options, seed, progress, crash)
-        }
-        #[cfg(feature = "compare")]
-        Contender::LinkedList => {
-            measure(&mut contender::LinkedList::new(), c, options, seed, progress, crash)
-        }
-    }
+    c.with_contestant(|alloc| measure(alloc, c, options, seed, progress, crash))
 }
 
 pub fn now_ns() -> u64 {
     sys::clock_gettime(clock::MONOTONIC).map_or(0, |t| t.as_nanos())
 }
 
-fn measure<A: Contestant>(
-    alloc: &mut A,
+fn measure(
+    alloc: &mut dyn Contestant,
     c: Contender,
     options: &Options,
     seed: u64,

@@ -17,7 +17,6 @@
 use core::ffi::CStr;
 
 use super::{Contender, Contestant, in_reporting_child, limit_address_space, mapped_bytes, now_ns};
-use crate::allocator::{Brk, Tmalloc};
 use crate::cli::{Format, MAX_TRACES, ReplayOptions, USAGE_EXIT_CODE};
 use crate::rt::fmt::{Bytes, Lossy, Ratio, Thousands};
 use crate::rt::mapvec::MapVec;
@@ -180,13 +179,7 @@ fn measure(c: Contender, t: &Trace, slots: &mut [Slot], heap_limit: u64) -> Row 
                 eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
                 crate::rt::exit(1);
             }
-            match c {
-                Contender::Tmalloc(kind) => replay_with(&mut Tmalloc::new(kind, Brk::new()), t, slots, mode),
-                #[cfg(feature = "compare")]
-                Contender::LinkedList => {
-                    replay_with(&mut super::contender::LinkedList::new(), t, slots, mode)
-                }
-            }
+            c.with_contestant(|alloc| replay_with(alloc, t, slots, mode))
         })
     };
     let (timed, checked) = match (run(Mode::Timed), run(Mode::Checked)) {
@@ -205,7 +198,7 @@ fn measure(c: Contender, t: &Trace, slots: &mut [Slot], heap_limit: u64) -> Row 
 }
 
 /// In the child: the replay, as words for the parent.
-fn replay_with<A: Contestant>(alloc: &mut A, t: &Trace, slots: &mut [Slot], mode: Mode) -> [u64; 5] {
+fn replay_with(alloc: &mut dyn Contestant, t: &Trace, slots: &mut [Slot], mode: Mode) -> [u64; 5] {
     let start = now_ns();
     let out = replay::replay(alloc, t.ops.as_slice(), slots, mode, |a| a.counters().total_bytes() as u64);
     let elapsed_ns = now_ns() - start;

@@ -165,7 +165,7 @@ impl ConsumeMemory {
 
     /// Runs until an allocation fails, or until `max_calls` successful
     /// calls; `progress` is called every 2^16 calls.
-    pub fn run<A: Allocator, R: Rng>(
+    pub fn run<A: Allocator + ?Sized, R: Rng>(
         &mut self,
         alloc: &mut A,
         rng: &mut R,
@@ -200,7 +200,7 @@ impl ConsumeMemory {
     }
 
     /// Frees every live block (the calls are not counted).
-    pub fn free_all<A: Allocator>(&mut self, alloc: &mut A) {
+    pub fn free_all<A: Allocator + ?Sized>(&mut self, alloc: &mut A) {
         for list in &mut self.buckets {
             while let Some(node) = list.pop_front() {
                 // SAFETY: every listed node is a live block of this workload.
@@ -239,7 +239,7 @@ impl ConsumeMemory {
     ///
     /// `victim` must be below the number of live blocks.
     #[inline]
-    unsafe fn release<A: Allocator>(&mut self, alloc: &mut A, mut victim: u64) {
+    unsafe fn release<A: Allocator + ?Sized>(&mut self, alloc: &mut A, mut victim: u64) {
         let mut bucket = 0;
         while victim >= self.buckets[bucket].len() as u64 {
             victim -= self.buckets[bucket].len() as u64;

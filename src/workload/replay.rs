@@ -65,7 +65,7 @@ pub struct Outcome {
 ///
 /// Blocks still live at the end stay allocated: the caller's process ends
 /// soon after, as the traced program's did.
-pub fn replay<A: Allocator>(
+pub fn replay<A: Allocator + ?Sized>(
     alloc: &mut A,
     ops: &[Op],
     slots: &mut [Slot],
@@ -136,7 +136,7 @@ pub fn replay<A: Allocator>(
 }
 
 /// Frees every block a replay left live, and empties the slots.
-pub fn drain<A: Allocator>(alloc: &mut A, slots: &mut [Slot]) {
+pub fn drain<A: Allocator + ?Sized>(alloc: &mut A, slots: &mut [Slot]) {
     for slot in slots.iter_mut().filter(|s| !s.ptr.is_null()) {
         // SAFETY: a non-empty slot holds a live block of this allocator.
         unsafe { alloc.free(NonNull::new_unchecked(slot.ptr), slot.layout) };
