@@ -547,7 +547,7 @@ class BinsCommand(Subcommand):
             entries = list_entries(int(index["list"].address), TAG_HEADER)
             mark = None
             if v == "NextFit":
-                rover = read_u64(int(index["fit"]["rover"].address))
+                rover = read_u64(int(index["rover"].address))
                 mark = (rover, "rover") if rover else None
             describe_list("free list", entries, tag_size, mark)
         else:

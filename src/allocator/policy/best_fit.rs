@@ -3,30 +3,25 @@
 //! full scan.
 
 use crate::allocator::list::List;
-use crate::allocator::policy::free_list::{Fit, FreeList, size_of};
-use crate::allocator::policy::tags::{Block, FreeBlock, TagHeap};
+use crate::allocator::policy::free_list::{FitHeap, Rule, heap, size_of};
+use crate::allocator::policy::tags::{Block, FreeBlock};
 
-#[derive(Debug, Default)]
-pub struct BestFitRule;
-
-impl Fit for BestFitRule {
-    fn pick(&mut self, list: &List<FreeBlock>, size: usize) -> Option<Block> {
-        let mut best: Option<(Block, usize)> = None;
-        for block in list.iter().map(FreeBlock::block) {
-            let s = size_of(block);
-            if s == size {
-                return Some(block);
-            }
-            if s > size && best.is_none_or(|(_, b)| s < b) {
-                best = Some((block, s));
-            }
+pub fn pick(list: &List<FreeBlock>, size: usize) -> Option<Block> {
+    let mut best: Option<(Block, usize)> = None;
+    for block in list.iter().map(FreeBlock::block) {
+        let s = size_of(block);
+        if s == size {
+            return Some(block);
         }
-        best.map(|(b, _)| b)
+        if s > size && best.is_none_or(|(_, b)| s < b) {
+            best = Some((block, s));
+        }
     }
+    best.map(|(b, _)| b)
 }
 
-pub type BestFit = TagHeap<FreeList<BestFitRule>>;
+pub type BestFit = FitHeap;
 
 pub const fn new() -> BestFit {
-    TagHeap::new(FreeList::new(BestFitRule))
+    heap(Rule::Best)
 }

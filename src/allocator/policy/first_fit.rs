@@ -4,20 +4,15 @@
 //! blocks are tried first.
 
 use crate::allocator::list::List;
-use crate::allocator::policy::free_list::{Fit, FreeList, size_of};
-use crate::allocator::policy::tags::{Block, FreeBlock, TagHeap};
+use crate::allocator::policy::free_list::{FitHeap, Rule, heap, size_of};
+use crate::allocator::policy::tags::{Block, FreeBlock};
 
-#[derive(Debug, Default)]
-pub struct FirstFitRule;
-
-impl Fit for FirstFitRule {
-    fn pick(&mut self, list: &List<FreeBlock>, size: usize) -> Option<Block> {
-        list.iter().map(FreeBlock::block).find(|&b| size_of(b) >= size)
-    }
+pub fn pick(list: &List<FreeBlock>, size: usize) -> Option<Block> {
+    list.iter().map(FreeBlock::block).find(|&b| size_of(b) >= size)
 }
 
-pub type FirstFit = TagHeap<FreeList<FirstFitRule>>;
+pub type FirstFit = FitHeap;
 
 pub const fn new() -> FirstFit {
-    TagHeap::new(FreeList::new(FirstFitRule))
+    heap(Rule::First)
 }

@@ -1,33 +1,52 @@
 //! The textbook explicit free list: every free block on one doubly linked
-//! list, newest first (LIFO), found by a [`Fit`] rule. Coalescing is
+//! list, newest first (LIFO), searched by a fit [`Rule`]. Coalescing is
 //! immediate (the boundary tags of [`super::tags`]).
 //!
-//! The four fit policies differ only in the rule:
-//! first-fit, next-fit, best-fit, worst-fit.
+//! The four fit policies differ only in the rule, each in its own file:
+//! first-fit, next-fit, best-fit, worst-fit. They share this one index
+//! type, so the boundary-tag heap is compiled once for all four.
 
-use crate::allocator::error::HeapError;
+use core::ptr::NonNull;
+
+use crate::allocator::error::{HeapError, ensure};
 use crate::allocator::list::List;
-use crate::allocator::policy::tags::{Block, FreeBlock, FreeIndex, MIN_BLOCK, check_indexed};
+use crate::allocator::policy::tags::{Block, FreeBlock, FreeIndex, MIN_BLOCK, TagHeap, check_indexed};
+use crate::allocator::policy::{best_fit, first_fit, next_fit, worst_fit};
 
 /// How a fit policy picks a free block.
-pub trait Fit {
-    /// A block of at least `size` bytes from `list`, or `None`.
-    fn pick(&mut self, list: &List<FreeBlock>, size: usize) -> Option<Block>;
-
-    /// Called before `block` leaves `list`, for rules that remember a position.
-    fn forget(&mut self, _list: &List<FreeBlock>, _block: Block) {}
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    First,
+    Next,
+    Best,
+    Worst,
 }
 
-/// One free list searched by rule `F`.
-pub struct FreeList<F: Fit> {
+/// One free list searched by a [`Rule`].
+pub struct FreeList {
     pub list: List<FreeBlock>,
-    pub fit: F,
+    pub rule: Rule,
+    /// Where next fit's next search starts: the block after the last one
+    /// it picked. Always `None` under the other rules.
+    pub rover: Option<NonNull<FreeBlock>>,
 }
 
-impl<F: Fit> FreeList<F> {
-    pub const fn new(fit: F) -> FreeList<F> {
-        FreeList { list: List::new(), fit }
+// SAFETY: the rover points into the heap the policy belongs to, which one
+// lock guards.
+unsafe impl Send for FreeList {}
+
+/// A boundary-tag heap over one free list: the type of all four fit policies.
+pub type FitHeap = TagHeap<FreeList>;
+
+impl FreeList {
+    pub const fn new(rule: Rule) -> FreeList {
+        FreeList { list: List::new(), rule, rover: None }
     }
+}
+
+/// The heap of a fit policy.
+pub const fn heap(rule: Rule) -> FitHeap {
+    TagHeap::new(FreeList::new(rule))
 }
 
 /// The size of a listed free block.
@@ -37,24 +56,36 @@ pub fn size_of(block: Block) -> usize {
     unsafe { block.size() }
 }
 
-impl<F: Fit> FreeIndex for FreeList<F> {
+impl FreeIndex for FreeList {
     unsafe fn insert(&mut self, block: Block) {
         // SAFETY: the caller vouches the block is free and unlisted.
         unsafe { self.list.push_front(FreeBlock::of(block)) }
     }
 
     unsafe fn remove(&mut self, block: Block) {
-        self.fit.forget(&self.list, block);
+        if self.rover == Some(FreeBlock::of(block)) {
+            // SAFETY: the block is still listed.
+            self.rover = unsafe { self.list.next(FreeBlock::of(block)) };
+        }
         // SAFETY: the caller vouches the block is listed.
         unsafe { self.list.remove(FreeBlock::of(block)) }
     }
 
     fn find(&mut self, size: usize) -> Option<Block> {
-        self.fit.pick(&self.list, size)
+        match self.rule {
+            Rule::First => first_fit::pick(&self.list, size),
+            Rule::Next => next_fit::pick(&self.list, &mut self.rover, size),
+            Rule::Best => best_fit::pick(&self.list, size),
+            Rule::Worst => worst_fit::pick(&self.list, size),
+        }
     }
 
     fn check(&self) -> Result<(usize, usize), HeapError> {
         self.list.check(self.list.len() + 1)?;
+        if let Some(rover) = self.rover {
+            let listed = self.list.iter().any(|e| e == rover);
+            ensure(listed, "next fit's rover is not a listed free block", rover.as_ptr() as usize, 0, 1)?;
+        }
         let mut bytes = 0;
         for elem in self.list.iter() {
             bytes += check_indexed(FreeBlock::block(elem), MIN_BLOCK, usize::MAX)?;

@@ -2,20 +2,15 @@
 //! remainder stays large enough to be useful. A full scan per allocation.
 
 use crate::allocator::list::List;
-use crate::allocator::policy::free_list::{Fit, FreeList, size_of};
-use crate::allocator::policy::tags::{Block, FreeBlock, TagHeap};
+use crate::allocator::policy::free_list::{FitHeap, Rule, heap, size_of};
+use crate::allocator::policy::tags::{Block, FreeBlock};
 
-#[derive(Debug, Default)]
-pub struct WorstFitRule;
-
-impl Fit for WorstFitRule {
-    fn pick(&mut self, list: &List<FreeBlock>, size: usize) -> Option<Block> {
-        list.iter().map(FreeBlock::block).max_by_key(|&b| size_of(b)).filter(|&b| size_of(b) >= size)
-    }
+pub fn pick(list: &List<FreeBlock>, size: usize) -> Option<Block> {
+    list.iter().map(FreeBlock::block).max_by_key(|&b| size_of(b)).filter(|&b| size_of(b) >= size)
 }
 
-pub type WorstFit = TagHeap<FreeList<WorstFitRule>>;
+pub type WorstFit = FitHeap;
 
 pub const fn new() -> WorstFit {
-    TagHeap::new(FreeList::new(WorstFitRule))
+    heap(Rule::Worst)
 }
