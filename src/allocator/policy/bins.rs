@@ -37,8 +37,16 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
         Bins { summary: 0, words: [0; W], lists: [const { List::new() }; N] }
     }
 
+    /// `bin`, which callers keep below `N`, clamped so that the compiler
+    /// sees it in bounds: no bounds check and panic path on the hot paths.
+    #[inline]
+    fn clamp(bin: usize) -> usize {
+        debug_assert!(bin < N, "bin {bin} of {N}");
+        bin.min(N - 1)
+    }
+
     pub fn list(&self, bin: usize) -> &List<T> {
-        &self.lists[bin]
+        &self.lists[Self::clamp(bin)]
     }
 
     /// # Safety
@@ -46,6 +54,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
     /// `elem` must be free and in no list.
     #[inline]
     pub unsafe fn insert(&mut self, bin: usize, elem: NonNull<T>) {
+        let bin = Self::clamp(bin);
         // SAFETY: forwarded from the caller.
         unsafe { self.lists[bin].push_front(elem) };
         self.words[bin / 64] |= 1 << (bin % 64);
@@ -57,6 +66,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
     /// `elem` must be in list `bin`.
     #[inline]
     pub unsafe fn remove(&mut self, bin: usize, elem: NonNull<T>) {
+        let bin = Self::clamp(bin);
         // SAFETY: forwarded from the caller.
         unsafe { self.lists[bin].remove(elem) };
         if self.lists[bin].is_empty() {
@@ -73,7 +83,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
         if bin >= N {
             return None;
         }
-        let (w, b) = (bin / 64, bin % 64);
+        let (w, b) = (Self::clamp(bin) / 64, bin % 64);
         let here = self.words[w] & (!0u64 << b);
         if here != 0 {
             return Some(w * 64 + here.trailing_zeros() as usize);
@@ -82,7 +92,8 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
         if later == 0 {
             return None;
         }
-        let w = later.trailing_zeros() as usize;
+        // A summary bit is only ever set for a word that exists.
+        let w = (later.trailing_zeros() as usize).min(W - 1);
         Some(w * 64 + self.words[w].trailing_zeros() as usize)
     }
 
