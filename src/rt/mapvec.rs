@@ -75,22 +75,13 @@ impl<T: Copy> MapVec<T> {
     pub fn reserve(&mut self, more: usize) -> Result<(), Errno> {
         let need =
             self.len.checked_add(more).and_then(|n| n.checked_mul(size_of::<T>())).ok_or(Errno::ENOMEM)?;
-        if need <= self.map_len {
-            return Ok(());
+        if need > self.map_len {
+            // SAFETY: the mapping (if any) is ours and whole; `&mut self`
+            // means nothing borrows into it while it moves.
+            let (start, len) = unsafe { grow(self.ptr.cast(), self.map_len, need)? };
+            self.ptr = start.cast();
+            self.map_len = len;
         }
-        let mut len = self.map_len.max(FIRST_MAP);
-        while len < need {
-            len = len.checked_mul(2).ok_or(Errno::ENOMEM)?;
-        }
-        let start = if self.map_len == 0 {
-            sys::mmap_anonymous(len)?
-        } else {
-            // SAFETY: the mapping is ours and whole; `&mut self` means nothing
-            // borrows into it while it moves.
-            unsafe { sys::mremap(self.ptr.as_ptr().cast(), self.map_len, len)? }
-        };
-        self.ptr = NonNull::new(start.cast()).ok_or(Errno::ENOMEM)?;
-        self.map_len = len;
         Ok(())
     }
 
@@ -119,6 +110,28 @@ impl<T: Copy> Drop for MapVec<T> {
             let _ = unsafe { sys::munmap(self.ptr.as_ptr().cast(), self.map_len) };
         }
     }
+}
+
+/// The mapping at `start` (`map_len` bytes; none if 0), grown to at least
+/// `need` bytes: its new start and length. Not generic, so the binary holds
+/// one copy whatever the element types.
+///
+/// # Safety
+///
+/// A mapping being grown must be owned by the caller, and not borrowed.
+#[inline(never)]
+unsafe fn grow(start: NonNull<u8>, map_len: usize, need: usize) -> Result<(NonNull<u8>, usize), Errno> {
+    let mut len = map_len.max(FIRST_MAP);
+    while len < need {
+        len = len.checked_mul(2).ok_or(Errno::ENOMEM)?;
+    }
+    let new = if map_len == 0 {
+        sys::mmap_anonymous(len)?
+    } else {
+        // SAFETY: per the caller.
+        unsafe { sys::mremap(start.as_ptr().cast(), map_len, len)? }
+    };
+    Ok((NonNull::new(new.cast()).ok_or(Errno::ENOMEM)?, len))
 }
 
 #[cfg(test)]
