@@ -6,7 +6,8 @@
 use crate::rt::mapvec::MapVec;
 use crate::sys::Errno;
 
-/// The key of an empty entry; no trace key can be this.
+/// The key of an empty entry. A real key of this value (a log can name
+/// any address) lives in [`KeyMap::max_key`] instead.
 const EMPTY: u64 = u64::MAX;
 const FIRST_CAPACITY: usize = 1024;
 
@@ -21,11 +22,13 @@ const VACANT: Entry = Entry { key: EMPTY, value: 0 };
 pub struct KeyMap {
     entries: MapVec<Entry>,
     len: usize,
+    /// The value of key `u64::MAX`, which the table cannot hold.
+    max_key: Option<u32>,
 }
 
 impl KeyMap {
     pub const fn new() -> KeyMap {
-        KeyMap { entries: MapVec::new(), len: 0 }
+        KeyMap { entries: MapVec::new(), len: 0, max_key: None }
     }
 
     pub fn len(&self) -> usize {
@@ -48,6 +51,9 @@ impl KeyMap {
     }
 
     pub fn get(&self, key: u64) -> Option<u32> {
+        if key == EMPTY {
+            return self.max_key;
+        }
         if self.entries.is_empty() {
             return None;
         }
@@ -56,12 +62,12 @@ impl KeyMap {
     }
 
     /// Sets `key` to `value`; returns the value it replaced.
-    ///
-    /// # Panics
-    ///
-    /// If `key` is `u64::MAX`, which marks empty entries.
     pub fn insert(&mut self, key: u64, value: u32) -> Result<Option<u32>, Errno> {
-        assert!(key != EMPTY, "u64::MAX is reserved");
+        if key == EMPTY {
+            let old = self.max_key.replace(value);
+            self.len += usize::from(old.is_none());
+            return Ok(old);
+        }
         if (self.len + 1) * 2 > self.entries.len() {
             self.grow()?;
         }
@@ -78,6 +84,11 @@ impl KeyMap {
     /// Removes `key`; returns its value. The entries after it in its probe
     /// run shift back into the gap, so every probe still finds its key.
     pub fn remove(&mut self, key: u64) -> Option<u32> {
+        if key == EMPTY {
+            let old = self.max_key.take();
+            self.len -= usize::from(old.is_some());
+            return old;
+        }
         if self.entries.is_empty() {
             return None;
         }
@@ -166,6 +177,8 @@ mod tests {
             let mut m = KeyMap::new();
             let mut model = HashMap::new();
             for (op, key, value) in ops {
+                // Key 299 stands for u64::MAX, the table's empty marker.
+                let key = if key == 299 { u64::MAX } else { key };
                 match op {
                     0 => prop_assert_eq!(m.insert(key, value).unwrap(), model.insert(key, value)),
                     1 => prop_assert_eq!(m.remove(key), model.remove(&key)),

@@ -372,7 +372,8 @@ struct Recorder {
     allocs: u64,
     reallocs: u64,
     frees: u64,
-    live_payload: u64,
+    /// Wide enough for any sum of `u64` sizes a log can claim.
+    live_payload: u128,
     peak_payload: u64,
     skipped: Skipped,
 }
@@ -470,8 +471,9 @@ impl Recorder {
 
     fn resize(&mut self, slot: u32, size: u64) {
         let old = core::mem::replace(&mut self.sizes.as_mut_slice()[slot as usize], size);
-        self.live_payload = self.live_payload - old + size;
-        self.peak_payload = self.peak_payload.max(self.live_payload);
+        self.live_payload = self.live_payload - old as u128 + size as u128;
+        let live = u64::try_from(self.live_payload).unwrap_or(u64::MAX);
+        self.peak_payload = self.peak_payload.max(live);
     }
 }
 

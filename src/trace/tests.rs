@@ -171,3 +171,82 @@ fn valgrind_ignores_other_output_and_cut_lines() {
     let t = decode(log.as_bytes(), true).unwrap();
     assert_eq!(ops(&t), [(Alloc, 0, 5, 0)]);
 }
+
+#[test]
+fn any_address_is_a_key_even_the_highest() {
+    // u64::MAX marks the key map's empty entries; a log may still name it.
+    let log =
+        "--7-- malloc(16) = 0xffffffffffffffff\n--7-- malloc(8) = 0x10\n--7-- free(0xffffffffffffffff)\n";
+    let t = decode(log.as_bytes(), true).unwrap();
+    assert_eq!(ops(&t), [(Alloc, 0, 16, 0), (Alloc, 1, 8, 0), (Free, 0, 0, 0)]);
+}
+
+/// A generated trace line: for valgrind, `NAME(ARG,ARG) = RESULT` with any
+/// part missing or odd; for `.rep`, `OP ARG ARG`.
+type Line = (usize, std::vec::Vec<(usize, usize)>, Option<usize>);
+
+fn line_text(rep: bool, (name, args, result): &Line) -> std::string::String {
+    let arg = |&(prefix, value): &(usize, usize)| std::format!("{}{}", ARG_PREFIXES[prefix], VALUES[value]);
+    let args: std::vec::Vec<_> = args.iter().map(arg).collect();
+    if rep {
+        return std::format!("{} {}", ["a", "r", "f", "x"][name % 4], args.join(" "));
+    }
+    let mut text = std::format!("--7-- {}({})", NAMES[*name], args.join(","));
+    if let Some(r) = result {
+        text.push_str(" = ");
+        text.push_str(VALUES[*r]);
+    }
+    text
+}
+
+const NAMES: [&str; 10] = [
+    "malloc",
+    "calloc",
+    "realloc",
+    "free",
+    "memalign",
+    "_Znwm",
+    "_ZdlPv",
+    "realloc(0x0,16)malloc",
+    "posix_memalign",
+    "",
+];
+const ARG_PREFIXES: [&str; 4] = ["", "", "al ", "size "];
+const VALUES: [&str; 12] = [
+    "0",
+    "1",
+    "16",
+    "0x10",
+    "0x20",
+    "0x0",
+    "0xffffffffffffffff",
+    "18446744073709551615",
+    "4294967295",
+    "0x1ffffffffffffffff",
+    "",
+    "x",
+];
+
+proptest::proptest! {
+    /// Whatever the lines, decoding ends in a trace or an error, never a
+    /// panic: a valid first line picks the format, then calls with any
+    /// name, any arguments (extreme numbers among them), with or without
+    /// a result, on a small set of addresses and ids so that they meet.
+    #[test]
+    fn decoding_never_panics(
+        lines in proptest::collection::vec(
+            (0usize..NAMES.len(), proptest::collection::vec((0usize..4, 0usize..VALUES.len()), 0..3),
+             proptest::option::of(0usize..VALUES.len())),
+            0..80,
+        ),
+        rep: bool,
+        strict: bool,
+    ) {
+        let mut text = std::string::String::from(if rep { "100\n4\n9\n1\n" } else { "--7-- malloc(8) = 0x10\n" });
+        for line in &lines {
+            text.push_str(&line_text(rep, line));
+            text.push('\n');
+        }
+        let _ = decode(text.as_bytes(), strict);
+    }
+}
