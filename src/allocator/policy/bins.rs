@@ -83,7 +83,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
         if bin >= N {
             return None;
         }
-        let (w, b) = (Self::clamp(bin) / 64, bin % 64);
+        let (w, b) = (bin / 64, bin % 64);
         let here = self.words[w] & (!0u64 << b);
         if here != 0 {
             return Some(w * 64 + here.trailing_zeros() as usize);
