@@ -10,11 +10,6 @@ set language c
 set pagination off
 set confirm off
 
-# gdb sees `tmalloc` as the Rust crate's namespace, which shadows the C
-# function of the same name in a C expression. This macro makes
-# `tmalloc(n)` call the C ABI's aligned entry with malloc's alignment.
-macro define tmalloc(n) tmalloc_aligned(n, 16)
-
 # The experiment runs its allocations in forked children: follow them.
 set follow-fork-mode child
 

@@ -8,14 +8,16 @@
 
 Which heap: EXPR if given (a `Tmalloc` value or a pointer or reference to
 one, in the current language), else the nearest `Tmalloc` variable in the
-selected frame or its callers (the experiment's contender lives in a local
-`alloc`), else the process-wide heap behind `tmalloc()` / `tfree()`.
+selected frame or its callers (the experiment's contender is the local
+`heap` of `Contender::with_allocator`), else the process-wide heap behind
+`tmalloc()` / `tfree()`.
 
 Structures (the allocator, its policy, regions, lists) are read through the
-debug info, by field name. Heap memory is read raw, one region at a time:
-the block formats below mirror src/allocator/policy/{tags,buddy,slab_tlsf}.rs
-and are checked as they are read, so a corrupted header gives a message,
-not a traceback. Load with `source gdb/tmalloc.py` (gdb/tmalloc.gdb does).
+debug info, by field name. Heap memory is read raw, one region at a time,
+with the layout constants the debug binary exports (`TMALLOC_LAYOUT`, from
+crates/alloc/src/layout.rs); every header is checked as it is read, so a
+corrupted one gives a message, not a traceback. Load with `source
+gdb/tmalloc.py` (gdb/tmalloc.gdb does).
 """
 
 import functools
@@ -23,42 +25,59 @@ import struct
 
 import gdb
 
-GLOBAL_HEAP = "tmalloc::allocator::api::HEAP"
-TMALLOC_TYPE = "tmalloc::allocator::Tmalloc<"
-ALLOCATOR_FRAMES = ("tmalloc::allocator::", "tmalloc::sys::")
+GLOBAL_HEAP = "tmalloc_alloc::global::HEAP"
+TMALLOC_TYPE = "tmalloc_alloc::front::Tmalloc<"
+ALLOCATOR_FRAMES = ("tmalloc_alloc::", "tmalloc_sys::")
+LIST_TYPE = "tmalloc_alloc::list::List<{}>"
+RUN_TYPE = "tmalloc_alloc::slab::run::Run"
+LARGE_TYPE = "tmalloc_alloc::large::LargeHeader"
+BUDDY_FREE_TYPE = "tmalloc_alloc::policy::buddy::BuddyFree"
+LAYOUT_SYMBOL = "tmalloc_alloc::layout::TMALLOC_LAYOUT"
 
-# The policy enum's variants, by the name `init_tmalloc` takes.
+# The policy enum's variants (the four fits share one, told apart by their
+# rule), by the name `init_tmalloc` takes.
 POLICIES = {
-    "FirstFit": "first-fit",
-    "NextFit": "next-fit",
-    "BestFit": "best-fit",
-    "WorstFit": "worst-fit",
     "Segregated": "segregated",
     "Buddy": "buddy",
     "Tlsf": "tlsf",
     "SlabTlsf": "slab-tlsf",
 }
+FIT_RULES = {"First": "first-fit", "Next": "next-fit", "Best": "best-fit", "Worst": "worst-fit"}
 
-# Boundary tags (tags.rs): a 4-byte header word, size | flags.
-TAG_HEADER = 4
-FIRST_BLOCK = 12
-MIN_BLOCK = 24
-TAG_USED, TAG_SPECIAL, TAG_FLAGS = 1, 4, 7
 
-# Buddy headers (buddy.rs): magic ^ (addr >> 5) | lead log | order | state.
-BUDDY_MAGIC = 0xB0DD1E50
-BUDDY_USED, BUDDY_FREE = 1, 2
-BUDDY_MIN_ORDER, BUDDY_MAX_ORDER = 5, 52
-BUDDY_LINK = 8  # the free list link follows the 8-byte header
+class Layout:
+    """The block formats as numbers: the fields of the static TMALLOC_LAYOUT
+    that the debug binary exports (crates/alloc/src/layout.rs), read once per
+    binary, so that nothing here restates a constant of the Rust code."""
 
-# Slab runs (slab_tlsf.rs): the unit starts 4 bytes before the run's tag.
-RUN = 16 * 1024
-RUN_TAG = 4
-RUN_META = 8
-RUN_MAGIC = 0x51AB51AB
+    _cached = None
 
-# Large blocks (large.rs): a 32-byte header in front of the payload.
-LARGE_HEADER = 32
+    @classmethod
+    def get(cls):
+        if cls._cached is None:
+            sym = gdb.lookup_global_symbol(LAYOUT_SYMBOL) or gdb.lookup_static_symbol(LAYOUT_SYMBOL)
+            if sym is None:
+                raise HeapError("TMALLOC_LAYOUT is not in this binary: load the debug binary, target/debug/tmalloc")
+            value = sym.value()
+            cls._cached = {f.name: value[f.name] for f in value.type.strip_typedefs().fields()}
+        return cls._cached
+
+    @classmethod
+    def forget(cls, _event=None):
+        cls._cached = None
+
+
+def L(name):
+    """A layout constant as an int (a tuple for arrays)."""
+    v = Layout.get()[name]
+    if v.type.strip_typedefs().code == gdb.TYPE_CODE_ARRAY:
+        n = v.type.strip_typedefs().sizeof // v.type.strip_typedefs().target().sizeof
+        return tuple(int(v[i]) for i in range(n))
+    return int(v)
+
+
+# Another binary loaded into this gdb may have another layout.
+gdb.events.new_objfile.connect(Layout.forget)
 
 
 class HeapError(Exception):
@@ -229,19 +248,27 @@ class Heap:
     def __init__(self, value, where):
         self.value = value
         self.where = where
-        policy = value["policy"]
+        manager = value["heap"]  # Tmalloc = front end + Heap (the heap manager)
+        policy = manager["policy"]
         variants = [f for f in policy.type.fields() if not f.artificial and f.name]
         if len(variants) != 1:
             raise HeapError("cannot tell which policy is active (uninitialised heap?)")
         self.variant = variants[0].name
-        if self.variant not in POLICIES:
+        self.policy = policy[variants[0]]["__0"]
+        if self.variant == "Fit":
+            rule = str(self.policy["index"]["rule"]).split("::")[-1]
+            if rule not in FIT_RULES:
+                raise HeapError(f"fit rule `{rule}` is not known to gdb/tmalloc.py")
+            self.variant, self.name = rule, FIT_RULES[rule]
+        elif self.variant in POLICIES:
+            self.name = POLICIES[self.variant]
+        else:
             raise HeapError(
                 f"policy `{self.variant}` is not known to gdb/tmalloc.py "
-                f"(it knows {', '.join(POLICIES.values())})"
+                f"(it knows {', '.join([*POLICIES.values(), *FIT_RULES.values()])})"
             )
-        self.name = POLICIES[self.variant]
-        self.policy = policy[variants[0]]["__0"]
-        regions = value["regions"]
+        self.source = manager["source"]
+        regions = manager["regions"]
         count = int(regions["len"])
         if count > 64:
             raise HeapError(f"region count {count} is corrupt (at most 64)")
@@ -257,7 +284,7 @@ class Heap:
 
     def counters(self):
         """The source's SourceCounters, found by field name."""
-        src = self.value["source"]
+        src = self.source
         for _ in range(4):
             names = [f.name for f in src.type.strip_typedefs().fields()]
             if "counters" in names:
@@ -282,42 +309,45 @@ class Heap:
                 yield from self.walk_tags(mem, start, end, slots)
 
     def walk_tags(self, mem, start, end, slots):
-        at = start + FIRST_BLOCK
+        header_len, min_block = L("tag_header"), L("tag_min_block")
+        used_bit, special_bit = L("tag_used"), L("tag_special")
+        flags = used_bit | special_bit | L("tag_prev_used")
+        at = start + L("tag_first_block")
         last = (start, end) == self.regions[-1]
         while True:
-            if at + TAG_HEADER > end:
+            if at + header_len > end:
                 raise HeapError(f"block at {at:#x} runs past its region's end {end:#x}")
             header = u32(mem, at - start)
-            size = header & ~TAG_FLAGS
+            size = header & ~flags
             if size == 0:
-                if at != end - TAG_HEADER:
+                if at != end - header_len:
                     raise HeapError(
                         f"corrupted header at {at:#x}: size 0 (an epilogue) before the region's end {end:#x}"
                     )
                 return
-            if size % 8 or size < MIN_BLOCK or at + size > end - TAG_HEADER:
+            if size % 8 or size < min_block or at + size > end - header_len:
                 raise HeapError(
                     f"corrupted header at {at:#x}: word {header:#010x} gives size {size}, "
-                    f"not a multiple of 8 of at least {MIN_BLOCK} inside the region {start:#x}-{end:#x}"
+                    f"not a multiple of 8 of at least {min_block} inside the region {start:#x}-{end:#x}"
                 )
-            if header & TAG_SPECIAL:
-                yield from walk_run(mem, start, at - RUN_TAG, size, slots)
-            elif header & TAG_USED:
-                yield Block(at + TAG_HEADER, size, "used", size - TAG_HEADER, header=at)
+            if header & special_bit:
+                yield from walk_run(mem, start, at - L("run_tag"), size, slots)
+            elif header & used_bit:
+                yield Block(at + header_len, size, "used", size - header_len, header=at)
             else:
-                top = last and at + size == end - TAG_HEADER
+                top = last and at + size == end - header_len
                 yield Block(at, size, "free", detail="top (wilderness)" if top else "")
             at += size
 
     def large_blocks(self):
-        head_off = field_offset("tmalloc::allocator::list::List<tmalloc::allocator::large::LargeHeader>", "head")
+        head_off = field_offset(LIST_TYPE.format(LARGE_TYPE), "head")
+        base_off, len_off = field_offset(LARGE_TYPE, "base"), field_offset(LARGE_TYPE, "map_len")
         head = read_u64(int(self.value["large"]["list"].address) + head_off)
         seen = 0
         node = head
         while node:
-            fields = read(node + 16, 16)
-            base, map_len = u64(fields, 0), u64(fields, 8)
-            payload = node + LARGE_HEADER
+            base, map_len = read_u64(node + base_off), read_u64(node + len_off)
+            payload = node + L("large_header")
             if not base <= node < base + map_len:
                 raise HeapError(f"corrupted large block header at {node:#x}: mapping {base:#x}+{map_len}")
             yield Block(payload, map_len, "mmapped", base + map_len - payload,
@@ -328,14 +358,11 @@ class Heap:
                 raise HeapError("the large-block list loops")
 
 
-RUN_TYPE = "tmalloc::allocator::policy::slab_tlsf::Run"
-
-
 @functools.lru_cache(maxsize=None)
 def run_layout():
     """Offsets of the `Run` fields, and the run header's size, from the debug info."""
     offsets = [field_offset(RUN_TYPE, f) for f in ("free", "magic", "class", "bump", "live")]
-    return (*offsets, RUN_META + gdb.lookup_type(RUN_TYPE).sizeof)
+    return (*offsets, L("run_header"))
 
 
 # Another binary loaded into this gdb may lay `Run` out differently.
@@ -344,16 +371,17 @@ gdb.events.new_objfile.connect(lambda _event: run_layout.cache_clear())
 
 def walk_run(mem, start, base, tag_size, slots):
     """A slab run: its header as `meta`, then each slot, then the never-used tail."""
-    o = base + RUN_META - start
+    run_tag, run_meta = L("run_tag"), L("run_meta")
+    o = base + run_meta - start
     free_off, magic_off, class_off, bump_off, live_off, run_header = run_layout()
     magic = u32(mem, o + magic_off)
-    expected = (RUN_MAGIC ^ (base >> 14)) & 0xFFFFFFFF
+    expected = (L("run_magic") ^ (base >> 14)) & 0xFFFFFFFF
     if magic != expected:
         raise HeapError(f"corrupted run header at {base:#x}: magic {magic:#x}, expected {expected:#x}")
     cls = struct.unpack_from("<H", mem, o + class_off)[0]
     bump, live = u32(mem, o + bump_off), u32(mem, o + live_off)
-    end = base + RUN_TAG + tag_size
-    if cls not in (16, 24, 32) or not run_header <= bump <= end - base:
+    end = base + run_tag + tag_size
+    if cls not in L("classes") or not run_header <= bump <= end - base:
         raise HeapError(f"corrupted run header at {base:#x}: class {cls}, bump {bump}")
     handed_out = (bump - run_header) // cls
     free = set()
@@ -366,7 +394,7 @@ def walk_run(mem, start, base, tag_size, slots):
     if len(free) > handed_out:
         raise HeapError(f"run at {base:#x}: free list loops")
     used = handed_out - len(free)
-    yield Block(base + RUN_TAG, run_header - RUN_TAG, "meta", header=base + RUN_TAG,
+    yield Block(base + run_tag, run_header - run_tag, "meta", header=base + run_tag,
                 detail=f"slab run, class {cls}: {used} used, {len(free)} free, "
                        f"{(end - base - bump) // cls} never used (live field {live})")
     if slots:
@@ -390,13 +418,14 @@ def walk_buddy(mem, start, end):
     while at < end:
         word = u64(mem, at - start)
         order, state = (word >> 8) & 0xFF, word & 0xFF
-        magic_ok = word >> 32 == (BUDDY_MAGIC ^ (at >> 5)) & 0xFFFFFFFF
-        if not magic_ok or not BUDDY_MIN_ORDER <= order <= BUDDY_MAX_ORDER or state not in (BUDDY_USED, BUDDY_FREE):
+        magic_ok = word >> 32 == (L("buddy_magic") ^ (at >> 5)) & 0xFFFFFFFF
+        orders_ok = L("buddy_min_order") <= order <= L("buddy_max_order")
+        if not magic_ok or not orders_ok or state not in (L("buddy_used"), L("buddy_free")):
             raise HeapError(f"corrupted buddy header at {at:#x}: {word:#018x}")
         size = 1 << order
         if at % size or at + size > end:
             raise HeapError(f"buddy block at {at:#x} of order {order} is misplaced in {start:#x}-{end:#x}")
-        if state == BUDDY_USED:
+        if state == L("buddy_used"):
             payload = at + (1 << ((word >> 24) & 0xFF))
             yield Block(payload, size, "used", at + size - payload, detail=f"order {order}", header=at)
         else:
@@ -421,7 +450,7 @@ def totals(blocks):
 
 
 def list_entries(list_addr, link_offset, limit=1 << 20):
-    """The element addresses of a tmalloc::allocator::list::List at `list_addr`."""
+    """The element addresses of a tmalloc_alloc::list::List at `list_addr`."""
     fields = read(list_addr, 16)
     head, length = u64(fields, 0), u64(fields, 8)
     out = []
@@ -446,7 +475,7 @@ def bins_lists(bins):
 
 
 def tag_size(addr):
-    return u32(read(addr, 4), 0) & ~TAG_FLAGS
+    return u32(read(addr, 4), 0) & ~(L("tag_used") | L("tag_prev_used") | L("tag_special"))
 
 
 def describe_list(label, entries, size_of, mark=None):
@@ -535,18 +564,18 @@ class BinsCommand(Subcommand):
         if v == "Buddy":
             print("  one list per order (block size 2^order)")
             for i, addr in bins_lists(heap.policy["free"]):
-                entries = list_entries(addr, BUDDY_LINK)
+                entries = list_entries(addr, field_offset(BUDDY_FREE_TYPE, "link"))
                 if entries:
                     describe_list(f"order {i}", entries, lambda _e, i=i: 1 << i)
             return
         index = heap.tag_heap()["index"]
-        if v in ("FirstFit", "NextFit", "BestFit", "WorstFit"):
-            rule = {"FirstFit": "first that fits", "NextFit": "first after the rover",
-                    "BestFit": "smallest that fits", "WorstFit": "largest"}[v]
+        if v in FIT_RULES:
+            rule = {"First": "first that fits", "Next": "first after the rover",
+                    "Best": "smallest that fits", "Worst": "largest"}[v]
             print(f"  one free list, LIFO; the search takes the {rule}")
-            entries = list_entries(int(index["list"].address), TAG_HEADER)
+            entries = list_entries(int(index["list"].address), L("tag_header"))
             mark = None
-            if v == "NextFit":
+            if v == "Next":
                 rover = read_u64(int(index["rover"].address))
                 mark = (rover, "rover") if rover else None
             describe_list("free list", entries, tag_size, mark)
@@ -560,7 +589,7 @@ class BinsCommand(Subcommand):
             nwords = words.type.strip_typedefs().sizeof // 8
             bitmap = [int(words[i]) for i in range(nwords)]
             for i, addr in bins_lists(bins):
-                entries = list_entries(addr, TAG_HEADER)
+                entries = list_entries(addr, L("tag_header"))
                 bit = bitmap[i // 64] >> (i % 64) & 1
                 if bool(entries) != bool(bit):
                     print(f"  bin {i}: bitmap bit {bit} disagrees with its {len(entries)} blocks")
@@ -568,13 +597,14 @@ class BinsCommand(Subcommand):
                     describe_list(f"bin {i}", entries, tag_size)
         if v == "SlabTlsf":
             print("  slab classes: runs with a free slot, the one freed into last first")
-            classes = heap.policy["classes"]
-            spares = heap.policy["spare"]
-            for c, cls in enumerate((16, 24, 32)):
+            classes = heap.policy["slabs"]["classes"]
+            spares = heap.policy["slabs"]["spare"]
+            run_meta = L("run_meta")
+            for c, cls in enumerate(L("classes")):
                 runs = list_entries(int(classes[c].address), 0)
                 spare = read_u64(int(spares[c].address))
-                units = ", ".join(f"{r - RUN_META:#x}" for r in runs[:6]) + (" ..." if len(runs) > 6 else "")
-                note = f"; spare {spare - RUN_META:#x}" if spare else ""
+                units = ", ".join(f"{r - run_meta:#x}" for r in runs[:6]) + (" ..." if len(runs) > 6 else "")
+                note = f"; spare {spare - run_meta:#x}" if spare else ""
                 print(f"  class {cls:>3} B   {len(runs):>7} runs    {units}{note}")
 
 

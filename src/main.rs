@@ -1,12 +1,12 @@
 //! The freestanding `tmalloc` executable: no libc, no crt1, no dynamic
-//! loader. All logic lives in the library; this file only supplies what a
-//! `no_std`, `no_main` binary must define itself.
+//! loader. Everything lives in the workspace's crates; this file only
+//! supplies what a `no_std`, `no_main` binary must define itself.
 
 #![no_std]
 #![no_main]
 
-// `_start`, `memcpy` & co., running `tmalloc::cli::main`.
-tmalloc::freestanding_runtime!(tmalloc::cli::main);
+// `_start`, `memcpy` & co., running the command line.
+tmalloc_rt::freestanding_runtime!(tmalloc_app::main);
 
 /// The C ABI, kept in the debug binary (the one to read with gdb) even
 /// though nothing in it calls these functions: gdb does (`print (void*)
@@ -14,9 +14,15 @@ tmalloc::freestanding_runtime!(tmalloc::cli::main);
 /// leaves them out.
 #[cfg(debug_assertions)]
 #[used]
-static C_ABI: tmalloc::allocator::api::capi::EntryPoints = tmalloc::allocator::api::capi::ENTRY_POINTS;
+static C_ABI: tmalloc_alloc::global::capi::EntryPoints = tmalloc_alloc::global::capi::ENTRY_POINTS;
+
+/// The block formats as numbers, which gdb's `tmalloc` commands read
+/// (`gdb/tmalloc.py`), kept in the debug binary only.
+#[cfg(debug_assertions)]
+#[used]
+static LAYOUT: &tmalloc_alloc::layout::Layout = &tmalloc_alloc::layout::TMALLOC_LAYOUT;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    tmalloc::rt::panic(info)
+    tmalloc_rt::panic(info)
 }

@@ -42,11 +42,12 @@ use std::time::{Duration, Instant};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use subjects::Home;
-use tmalloc::allocator::PolicyKind;
-use tmalloc::workload::Allocator;
-use tmalloc::workload::consume_memory::{ConsumeMemory, Pattern, Sizes};
-use tmalloc::workload::replay::{self, Mode, Slot};
-use tmalloc::workload::steady;
+use tmalloc_alloc::PolicyKind;
+use tmalloc_rt::process::{limit_address_space, mapped_bytes};
+use tmalloc_workload::Allocator;
+use tmalloc_workload::consume_memory::{ConsumeMemory, Pattern, Sizes};
+use tmalloc_workload::replay::{self, Mode, Slot};
+use tmalloc_workload::steady;
 
 /// Sizes of a run.
 #[derive(Clone, Copy)]
@@ -177,9 +178,8 @@ fn hosted_child(args: &[String]) -> ! {
     };
     let (pattern, sizes) =
         if workload == "seed" { (Pattern::Lifo, Sizes::Seed) } else { (Pattern::Random, Sizes::Wide) };
-    let limit = (vm_size() + arena) as u64;
-    let rlimit = tmalloc::sys::Rlimit { cur: limit, max: limit };
-    tmalloc::sys::prlimit64(0, tmalloc::sys::rlimit::AS, Some(&rlimit)).expect("lower RLIMIT_AS");
+    let limit = mapped_bytes().unwrap_or(0) + arena as u64;
+    limit_address_space(limit).expect("lower RLIMIT_AS");
     let (eff, calls) = match name.as_str() {
         "dlmalloc" => efficiency(&|_| subjects::dlmalloc(), pattern, sizes, arena),
         "mimalloc" => efficiency(&|_| subjects::mimalloc(), pattern, sizes, arena),
@@ -191,16 +191,6 @@ fn hosted_child(args: &[String]) -> ! {
     };
     println!("{eff} {calls}");
     std::process::exit(0)
-}
-
-/// Bytes this process maps now (VmSize), which count against `RLIMIT_AS`.
-fn vm_size() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmSize:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// One allocator's results.
@@ -232,7 +222,7 @@ fn measure<A: Allocator>(name: &str, home: Home, make: &dyn Fn(usize) -> A, scal
 }
 
 /// The recorded traces, decoded.
-fn recorded_traces() -> Vec<(String, tmalloc::trace::Trace)> {
+fn recorded_traces() -> Vec<(String, tmalloc_workload::trace::Trace)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/traces");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/traces")
@@ -244,7 +234,7 @@ fn recorded_traces() -> Vec<(String, tmalloc::trace::Trace)> {
         .into_iter()
         .map(|path| {
             let text = std::fs::read(&path).expect("read a trace");
-            let trace = tmalloc::trace::decode(&text, false).expect("the shipped traces decode");
+            let trace = tmalloc_workload::trace::decode(&text, false).expect("the shipped traces decode");
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             (name, trace)
         })
@@ -252,7 +242,7 @@ fn recorded_traces() -> Vec<(String, tmalloc::trace::Trace)> {
 }
 
 /// A trace's operations, cut short in quick mode.
-fn ops_of(trace: &tmalloc::trace::Trace, quick: bool) -> &[tmalloc::trace::Op] {
+fn ops_of(trace: &tmalloc_workload::trace::Trace, quick: bool) -> &[tmalloc_workload::trace::Op] {
     let ops = trace.ops.as_slice();
     if quick { &ops[..ops.len().min(2_000)] } else { ops }
 }
@@ -265,7 +255,7 @@ const TRACE_ARENA: usize = 1 << 30;
 fn trace_cells<A: Allocator>(
     name: &str,
     make: &dyn Fn(usize) -> A,
-    traces: &[(String, tmalloc::trace::Trace)],
+    traces: &[(String, tmalloc_workload::trace::Trace)],
     scale: Scale,
     quick: bool,
     held: Option<&dyn Fn(&A) -> u64>,

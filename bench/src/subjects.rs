@@ -9,8 +9,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr::NonNull;
 
-use tmalloc::allocator::{Arena, PolicyKind, Tmalloc};
-use tmalloc::workload::Allocator;
+use tmalloc_alloc::{Arena, PolicyKind, Tmalloc};
+use tmalloc_workload::Allocator;
 
 /// Where an allocator's memory comes from.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct Memory {
 
 impl Memory {
     pub fn new(len: usize) -> Memory {
-        let ptr = tmalloc::sys::mmap_anonymous(len).expect("mmap an arena");
+        let ptr = tmalloc_sys::mmap_anonymous(len).expect("mmap an arena");
         Memory { ptr: NonNull::new(ptr).unwrap(), len }
     }
 }
@@ -38,7 +38,7 @@ impl Drop for Memory {
     fn drop(&mut self) {
         // SAFETY: the mapping is ours, and the allocator built on it is
         // dropped first (it is declared before the memory in `InArena`).
-        unsafe { tmalloc::sys::munmap(self.ptr.as_ptr(), self.len).expect("munmap") };
+        unsafe { tmalloc_sys::munmap(self.ptr.as_ptr(), self.len).expect("munmap") };
     }
 }
 
@@ -91,7 +91,7 @@ pub fn tmalloc(kind: PolicyKind, len: usize) -> InArena<Tmalloc<Arena>> {
 impl InArena<Tmalloc<Arena>> {
     /// Bytes of the arena the heap has taken so far: its footprint.
     pub fn held(&self) -> u64 {
-        tmalloc::allocator::Source::counters(self.heap.source()).total_bytes() as u64
+        tmalloc_alloc::Source::counters(self.heap.source()).total_bytes() as u64
     }
 }
 

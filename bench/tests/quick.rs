@@ -10,7 +10,7 @@ fn quick_mode_runs_every_allocator_and_workload() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("machine: ") && table.contains("command: cargo run --profile perf"), "{table}");
-    let names = tmalloc::allocator::PolicyKind::ALL
+    let names = tmalloc_alloc::PolicyKind::ALL
         .iter()
         .map(|k| format!("tmalloc {k}"))
         .chain(ALLOCATORS.iter().map(|s| s.to_string()));
@@ -39,7 +39,7 @@ fn quick_mode_runs_every_allocator_and_workload() {
     // per trace), a time per recorded trace and their mean, all numbers.
     let traces =
         table.split("| allocator | cc1 |").nth(1).unwrap_or_else(|| panic!("no traces table:\n{table}"));
-    let names = tmalloc::allocator::PolicyKind::ALL
+    let names = tmalloc_alloc::PolicyKind::ALL
         .iter()
         .map(|k| format!("tmalloc {k}"))
         .chain(ALLOCATORS[1..].iter().map(|s| s.to_string()));

@@ -1,0 +1,9 @@
+//! One module per command of the binary.
+//!
+//! - [`consume`]: consume_memory, the experiment (the default).
+//! - [`replay`]: `--trace FILE...`, recorded traces replayed.
+//! - [`image`]: `--image`, the process as the kernel started it.
+
+pub mod consume;
+pub mod image;
+pub mod replay;

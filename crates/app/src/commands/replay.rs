@@ -1,0 +1,380 @@
+//! `tmalloc --trace FILE...`: recorded allocation traces replayed through
+//! every contender.
+//!
+//! Every file is decoded first, so a bad one stops the run before anything
+//! is measured. Then, for each trace and contender, two forked processes
+//! replay it from a fresh heap: one timed, with nothing but the
+//! allocator's calls; one checked, with each block filled with a pattern
+//! and verified, and the heap's footprint sampled. The decoded trace lives
+//! in mappings of the parent, inherited by both; each child's `RLIMIT_AS`
+//! is what it maps at the start plus `--limit`, so the bookkeeping never
+//! counts against the contender.
+//!
+//! Utilization is the CS:APP malloc lab's: the most payload live at once
+//! (by the trace's sizes) over the most bytes the allocator held from the
+//! kernel.
+
+use core::ffi::CStr;
+
+use tmalloc_rt::fmt::{Bytes, Lossy, Ratio, Thousands};
+use tmalloc_rt::mapvec::MapVec;
+use tmalloc_rt::process::{ChildFailed, Wire, limit_address_space, mapped_bytes, now_ns, run_in_child};
+use tmalloc_rt::{eprintln, print, println};
+use tmalloc_workload::replay::{self, Failure, Mode, Slot};
+use tmalloc_workload::trace::{self, Skip, Trace};
+
+use crate::Exit;
+use crate::contenders::{Contender, Lineup, Measured};
+use crate::report::{Cell, Column, Failed, Format, Table};
+
+/// The most trace files one command replays.
+pub const MAX_TRACES: usize = 32;
+
+/// The default heap room per contender when replaying traces.
+pub const DEFAULT_TRACE_LIMIT: u64 = 1 << 30;
+
+/// Settings for replaying traces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayOptions<'a> {
+    files: [&'a [u8]; MAX_TRACES],
+    file_count: usize,
+    /// RLIMIT_AS for each contender, beyond what the process maps already
+    /// (the binary and the decoded trace).
+    pub heap_limit: u64,
+    pub lineup: Lineup,
+    pub format: Format,
+    pub strict: bool,
+}
+
+/// More than [`MAX_TRACES`] files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManyTraces;
+
+impl<'a> ReplayOptions<'a> {
+    pub const fn new() -> ReplayOptions<'a> {
+        ReplayOptions {
+            files: [&[]; MAX_TRACES],
+            file_count: 0,
+            heap_limit: DEFAULT_TRACE_LIMIT,
+            lineup: Lineup::ALL,
+            format: Format::Table,
+            strict: false,
+        }
+    }
+
+    pub fn files(&self) -> &[&'a [u8]] {
+        &self.files[..self.file_count]
+    }
+
+    pub fn add_file(&mut self, file: &'a [u8]) -> Result<(), TooManyTraces> {
+        *self.files.get_mut(self.file_count).ok_or(TooManyTraces)? = file;
+        self.file_count += 1;
+        Ok(())
+    }
+}
+
+impl Default for ReplayOptions<'_> {
+    fn default() -> Self {
+        ReplayOptions::new()
+    }
+}
+
+/// What one replay sends back: operations done, peak footprint, how it
+/// stopped, and its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Replayed {
+    ops: u64,
+    peak_heap: u64,
+    failure: Option<Failure>,
+    elapsed_ns: u64,
+}
+
+impl Wire<5> for Replayed {
+    fn encode(&self) -> [u64; 5] {
+        let (kind, op) = match self.failure {
+            None => (0, 0),
+            Some(Failure::OutOfMemory { op }) => (1, op),
+            Some(Failure::ContentsChanged { op }) => (2, op),
+        };
+        [self.ops, self.peak_heap, kind, op, self.elapsed_ns]
+    }
+
+    fn decode([ops, peak_heap, kind, op, elapsed_ns]: [u64; 5]) -> Replayed {
+        let failure = match kind {
+            0 => None,
+            1 => Some(Failure::OutOfMemory { op }),
+            _ => Some(Failure::ContentsChanged { op }),
+        };
+        Replayed { ops, peak_heap, failure, elapsed_ns }
+    }
+}
+
+/// Per contender, over all traces, for the average row.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    /// Utilization of each trace, in millionths, summed.
+    utilization_ppm: u64,
+    ops: u64,
+    elapsed_ns: u64,
+    /// Traces it replayed to the end.
+    complete: u64,
+}
+
+/// Runs the replay: [`Exit::Usage`] for a bad trace, [`Exit::Failure`] if
+/// a contender crashed or changed a block's contents.
+pub fn run(options: &ReplayOptions<'_>) -> Exit {
+    let files = options.files();
+    let mut traces: [Option<Trace>; MAX_TRACES] = [const { None }; MAX_TRACES];
+    for (name, slot) in files.iter().zip(&mut traces) {
+        match load(name, options.strict) {
+            Some(t) => *slot = Some(t),
+            None => return Exit::Usage,
+        }
+    }
+    let table = options.format == Format::Table;
+    if table {
+        println!(
+            "tmalloc {}: trace replay, {} trace{}, each contender in its own process, heap limit {} beyond the trace's bookkeeping",
+            env!("CARGO_PKG_VERSION"),
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            Bytes(options.heap_limit),
+        );
+    }
+    let rows = Table { format: options.format, columns: &COLUMNS, indent: "   " };
+    if !table {
+        rows.header();
+    }
+    let mut sums = [Sums::default(); Contender::ALL.len()];
+    let mut broken = false;
+    for (name, t) in files.iter().zip(traces.iter().flatten()) {
+        describe(name, t, table);
+        let Ok(mut slots) = MapVec::filled(t.slots as usize, Slot::EMPTY) else {
+            eprintln!("tmalloc: {}: out of memory for the replay's block table", Lossy(name));
+            return Exit::Failure;
+        };
+        if table {
+            rows.header();
+        }
+        for (c, sum) in Contender::ALL.iter().zip(&mut sums) {
+            if !options.lineup.contains(*c) {
+                continue;
+            }
+            match measure(*c, t, slots.as_mut_slice(), options.heap_limit) {
+                Ok(r) => {
+                    broken |= matches!(r.failure, Some(Failure::ContentsChanged { .. }));
+                    if r.failure.is_none() {
+                        sum.utilization_ppm += t.peak_payload * 1_000_000 / r.peak_heap.max(1);
+                        sum.ops += r.ops;
+                        sum.elapsed_ns += r.elapsed_ns;
+                        sum.complete += 1;
+                    }
+                    rows.row(&cells(&Lossy(name), *c, t, &r, &Status(r.failure)));
+                }
+                Err(why) => {
+                    broken = true;
+                    let (lossy, failed) = (Lossy(name), Failed(&why));
+                    let mut cells = [Cell::Empty; COLUMNS.len()];
+                    cells[0] = Cell::Show(&lossy);
+                    cells[1] = Cell::Text(c.name());
+                    cells[2] = Cell::Show(&failed);
+                    rows.failed_row(c.name(), &why, &cells);
+                }
+            }
+        }
+    }
+    print_average(options, &sums, files.len() as u64, table);
+    if broken { Exit::Failure } else { Exit::Success }
+}
+
+/// Decodes `name`, or prints why not.
+fn load(name: &[u8], strict: bool) -> Option<Trace> {
+    let mut path = [0u8; 4096];
+    let Some(path) = c_path(name, &mut path) else {
+        eprintln!("tmalloc: {}: path too long", Lossy(name));
+        return None;
+    };
+    trace::load(path, strict)
+        .map_err(|e| match e.line {
+            Some(_) => eprintln!("tmalloc: {}:{e}", Lossy(name)),
+            None => eprintln!("tmalloc: {}: {e}", Lossy(name)),
+        })
+        .ok()
+}
+
+/// `name` with a NUL after it, in `buf`; `None` if it does not fit.
+fn c_path<'b>(name: &[u8], buf: &'b mut [u8]) -> Option<&'b CStr> {
+    buf.get_mut(..name.len())?.copy_from_slice(name);
+    *buf.get_mut(name.len())? = 0;
+    CStr::from_bytes_with_nul(&buf[..=name.len()]).ok()
+}
+
+/// What the trace holds, and what of it was left out.
+fn describe(name: &[u8], t: &Trace, table: bool) {
+    if table {
+        print!("\n{}: {}", Lossy(name), t.format.name());
+        if let Some(pid) = t.pid {
+            print!(" of pid {pid}");
+        }
+        println!(
+            ", {} lines: {} operations ({} allocs, {} reallocs, {} frees), at most {} blocks live, peak payload {}",
+            Thousands(t.lines),
+            Thousands(t.ops.len() as u64),
+            Thousands(t.allocs),
+            Thousands(t.reallocs),
+            Thousands(t.frees),
+            Thousands(t.slots as u64),
+            Bytes(t.peak_payload),
+        );
+    }
+    // In CSV mode the notes go to stderr, keeping stdout one table.
+    let note = |text: core::fmt::Arguments<'_>| {
+        if table {
+            println!("   {text}");
+        } else {
+            eprintln!("tmalloc: {}: {text}", Lossy(name));
+        }
+    };
+    if t.skipped.total() > 0 {
+        note(format_args!("skipped {} lines (--strict makes them errors):", Thousands(t.skipped.total())));
+        for why in Skip::ALL {
+            let (count, line) = (t.skipped.count[why as usize], t.skipped.first_line[why as usize]);
+            if count > 0 {
+                note(format_args!("  {} {} (first on line {line})", Thousands(count), why.describe()));
+            }
+        }
+    }
+    let others = t.other_processes;
+    if others.count > 0 {
+        note(format_args!(
+            "ignored {} lines of {} other process{} (first pid {}): only the first process is replayed",
+            Thousands(others.lines),
+            others.count,
+            if others.count == 1 { "" } else { "es" },
+            others.first_pid,
+        ));
+    }
+}
+
+/// Replays `t` through contender `c`, timed in one child and checked in
+/// another. The checked run's failure is the one to report: it sees
+/// changed contents, and runs out of memory where the timed one does.
+fn measure(c: Contender, t: &Trace, slots: &mut [Slot], heap_limit: u64) -> Result<Replayed, ChildFailed> {
+    let mut run = |mode| {
+        run_in_child(|| {
+            let room = mapped_bytes().unwrap_or(0).saturating_add(heap_limit);
+            if limit_address_space(room).is_err() {
+                eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
+                tmalloc_rt::exit(1);
+            }
+            c.with_allocator(|alloc| replay_with(alloc, t, slots, mode))
+        })
+    };
+    let timed = run(Mode::Timed)?;
+    let checked = run(Mode::Checked)?;
+    Ok(Replayed { elapsed_ns: timed.elapsed_ns, ..checked })
+}
+
+/// In the child: the replay, and its time.
+fn replay_with(alloc: &mut dyn Measured, t: &Trace, slots: &mut [Slot], mode: Mode) -> Replayed {
+    let start = now_ns();
+    let out = replay::replay(alloc, t.ops.as_slice(), slots, mode, |a| a.counters().total_bytes() as u64);
+    let elapsed_ns = now_ns() - start;
+    Replayed { ops: out.ops, peak_heap: out.peak_footprint, failure: out.failure, elapsed_ns }
+}
+
+/// The per-trace table; in CSV, average rows have `average` as their trace.
+const COLUMNS: [Column; 9] = [
+    Column::csv("trace"),
+    Column::both("contender", "contender", -22),
+    Column::csv("status"),
+    Column::both("ops", "ops", 11),
+    Column::both("peak_payload_bytes", "peak payload B", 14),
+    Column::both("peak_heap_bytes", "peak heap B", 14),
+    Column::both("utilization", "util.", 6),
+    Column::both("ns_per_op", "ns/op", 7),
+    Column::table(" contents", 0),
+];
+
+/// What a replay's status column says.
+struct Status(Option<Failure>);
+
+impl core::fmt::Display for Status {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            None => f.write_str("ok"),
+            Some(Failure::OutOfMemory { op }) => write!(f, "out of memory at op {op}"),
+            Some(Failure::ContentsChanged { op }) => write!(f, "CHANGED: a block's contents at op {op}"),
+        }
+    }
+}
+
+fn cells<'a>(
+    name: &'a Lossy<'a>,
+    c: Contender,
+    t: &Trace,
+    r: &Replayed,
+    status: &'a Status,
+) -> [Cell<'a>; 9] {
+    // A replay that stopped early has no utilization or speed to speak of.
+    let (utilization, ns_per_op) = match r.failure {
+        None => (Ratio::new(t.peak_payload, r.peak_heap, 3), Ratio::new(r.elapsed_ns, r.ops, 1)),
+        Some(_) => (Ratio::new(0, 0, 0), Ratio::new(0, 0, 0)),
+    };
+    [
+        Cell::Show(name),
+        Cell::Text(c.name()),
+        Cell::Show(status),
+        Cell::Count(r.ops),
+        Cell::Count(t.peak_payload),
+        Cell::Count(r.peak_heap),
+        Cell::Ratio(utilization),
+        Cell::Ratio(ns_per_op),
+        Cell::Show(status),
+    ]
+}
+
+fn print_average(options: &ReplayOptions<'_>, sums: &[Sums], traces: u64, table: bool) {
+    // The CSV keeps the per-trace columns, with no peak figures.
+    const AVERAGE: [Column; 8] = [
+        Column::csv("trace"),
+        Column::both("contender", "contender", -22),
+        Column::csv("status"),
+        Column::both("ops", "ops", 11),
+        Column::csv("peak_payload_bytes"),
+        Column::csv("peak_heap_bytes"),
+        Column::both("utilization", "util.", 6),
+        Column::both("ns_per_op", "ns/op", 7),
+    ];
+    if table && traces == 1 {
+        return;
+    }
+    let rows = Table { format: options.format, columns: &AVERAGE, indent: "   " };
+    if table {
+        println!(
+            "\naverage over {traces} traces (utilization: the mean of the traces'; ns/op: all time over all ops)"
+        );
+        rows.header();
+    }
+    for (c, sum) in Contender::ALL.iter().zip(sums) {
+        if !options.lineup.contains(*c) {
+            continue;
+        }
+        let complete = sum.complete == traces;
+        let (utilization, ns_per_op) = if complete {
+            (Ratio::new(sum.utilization_ppm, traces * 1_000_000, 3), Ratio::new(sum.elapsed_ns, sum.ops, 1))
+        } else {
+            (Ratio::new(0, 0, 0), Ratio::new(0, 0, 0))
+        };
+        rows.row(&[
+            Cell::Text("average"),
+            Cell::Text(c.name()),
+            Cell::Text(if complete { "ok" } else { "incomplete" }),
+            Cell::Count(sum.ops),
+            Cell::Empty,
+            Cell::Empty,
+            Cell::Ratio(utilization),
+            Cell::Ratio(ns_per_op),
+        ]);
+    }
+}

@@ -1,0 +1,68 @@
+//! The `tmalloc` command: consume_memory, the experiment of the original C
+//! project, run for every allocator side by side; recorded traces
+//! replayed; the process image as the kernel started it.
+//!
+//! - [`cli`]: the arguments, checked, turned into a `Command`.
+//! - `commands`: one module per command (consume, replay, image).
+//! - `contenders`: which allocators a run compares.
+//! - `report`: one printer for tables and CSV.
+//!
+//! `src/main.rs` at the repository root is the freestanding binary that
+//! runs [`main`].
+
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod cli;
+mod commands;
+mod contenders;
+#[cfg(debug_assertions)]
+mod faults;
+mod report;
+
+#[cfg(debug_assertions)]
+use tmalloc_rt::fmt::Lossy;
+use tmalloc_rt::{Startup, eprintln, print, println};
+
+use cli::Command;
+
+/// How the program ends: its exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// The environment failed: a contender crashed, a system call failed.
+    Failure = 1,
+    /// A bad argument or a bad input file.
+    Usage = 2,
+}
+
+/// The binary's `main`: parse, dispatch, return the exit status.
+pub fn main(startup: &Startup) -> i32 {
+    #[cfg(debug_assertions)]
+    if let Some(fault) = startup.env(faults::VAR)
+        && !faults::inject(fault)
+    {
+        eprintln!("tmalloc: unknown TMALLOC_TEST_FAULT '{}'", Lossy(fault));
+        return Exit::Usage as i32;
+    }
+    let exit = match cli::parse(startup.args().skip(1)) {
+        Ok(Command::Help) => {
+            print!("{}", cli::USAGE);
+            Exit::Success
+        }
+        Ok(Command::Version) => {
+            println!("tmalloc {}", env!("CARGO_PKG_VERSION"));
+            Exit::Success
+        }
+        Ok(Command::Image) => commands::image::run(startup),
+        Ok(Command::Run(options)) => commands::consume::run(&options, startup),
+        Ok(Command::Replay(options)) => commands::replay::run(&options),
+        Err(e) => {
+            eprintln!("tmalloc: {e}\nTry 'tmalloc --help' for more information.");
+            Exit::Usage
+        }
+    };
+    exit as i32
+}

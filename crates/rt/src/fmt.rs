@@ -1,0 +1,249 @@
+//! Number formatting for reports.
+
+use core::fmt::{self, Write as _};
+
+/// An integer printed with thousands separators: `1234567` as `1,234,567`.
+/// Width and alignment flags apply to the whole: `{:>10}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thousands(pub u64);
+
+impl fmt::Display for Thousands {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // u64::MAX has 20 digits, so 6 separators: 26 bytes.
+        let mut buf = [0u8; 26];
+        let mut at = buf.len();
+        let mut n = self.0;
+        let mut digits = 0;
+        loop {
+            if digits > 0 && digits % 3 == 0 {
+                at -= 1;
+                buf[at] = b',';
+            }
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            digits += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // SAFETY: only ASCII digits and commas were written.
+        f.pad(unsafe { core::str::from_utf8_unchecked(&buf[at..]) })
+    }
+}
+
+/// `num / den` with a fixed number of decimals, rounded half up, computed
+/// in integers: `Ratio::new(9_963_520, 10_485_760, 3)` prints `0.950`.
+///
+/// Reports use this instead of `f64`: core's float formatting alone would
+/// take a quarter of the binary's 64 KiB budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ratio {
+    pub num: u64,
+    pub den: u64,
+    pub decimals: u32,
+}
+
+impl Ratio {
+    pub const fn new(num: u64, den: u64, decimals: u32) -> Ratio {
+        Ratio { num, den, decimals }
+    }
+}
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.den == 0 {
+            return f.pad("-");
+        }
+        // Whole part and rounded fraction, each printed as a u64: printing a
+        // u128 would pull its formatting code into the binary.
+        let scale = 10u64.pow(self.decimals);
+        let (mut whole, rem) = (self.num / self.den, self.num % self.den);
+        let mut frac = ((rem as u128 * scale as u128 + self.den as u128 / 2) / self.den as u128) as u64;
+        if frac == scale {
+            whole += 1;
+            frac = 0;
+        }
+        let mut buf = [0u8; 48];
+        let mut cursor = Cursor { buf: &mut buf, len: 0 };
+        if self.decimals == 0 {
+            write!(cursor, "{whole}")?;
+        } else {
+            write!(cursor, "{whole}.{frac:0width$}", width = self.decimals as usize)?;
+        }
+        let len = cursor.len;
+        // SAFETY: only ASCII digits and a point were written.
+        f.pad(unsafe { core::str::from_utf8_unchecked(&buf[..len]) })
+    }
+}
+
+/// A byte count in the largest binary unit that keeps it at least 1:
+/// `10485760` as `10.0 MiB`, `512` as `512 B`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+        if self.0 < 1024 {
+            return write!(f, "{} B", self.0);
+        }
+        let mut unit = 0;
+        while unit < UNITS.len() - 1 && self.0 >> (10 * (unit + 2)) > 0 {
+            unit += 1;
+        }
+        let ratio = Ratio::new(self.0, 1 << (10 * (unit + 1)), 1);
+        write!(f, "{ratio} {}", UNITS[unit])
+    }
+}
+
+/// An address or other number as `0x…` that honours width and alignment
+/// flags (`{:>14}`), for table columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hex(pub u64);
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 18];
+        let mut cursor = Cursor { buf: &mut buf, len: 0 };
+        write!(cursor, "{:#x}", self.0)?;
+        let len = cursor.len;
+        // SAFETY: only "0x" and ASCII hex digits were written.
+        f.pad(unsafe { core::str::from_utf8_unchecked(&buf[..len]) })
+    }
+}
+
+/// What an I/O error means, as `strerror` says it, for the errors a file
+/// can give. A table of all of them (the `syscalls` crate has one) would
+/// cost the binary 5 KiB; the rest print as their number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrnoText(pub tmalloc_sys::Errno);
+
+impl fmt::Display for ErrnoText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use tmalloc_sys::Errno;
+        let text = match self.0 {
+            Errno::ENOENT => "No such file or directory",
+            Errno::EACCES => "Permission denied",
+            Errno::EISDIR => "Is a directory",
+            Errno::ENOTDIR => "Not a directory",
+            Errno::ELOOP => "Too many levels of symbolic links",
+            Errno::ENAMETOOLONG => "File name too long",
+            Errno::ENOMEM => "Cannot allocate memory",
+            Errno::EIO => "Input/output error",
+            other => return write!(f, "error {}", other.into_raw()),
+        };
+        f.write_str(text)
+    }
+}
+
+/// A `fmt::Write` into a fixed byte slice.
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).filter(|&e| e <= self.buf.len()).ok_or(fmt::Error)?;
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Bytes that should be text, shown with each invalid UTF-8 sequence as
+/// U+FFFD and ASCII control characters escaped (a newline as `\n`, others
+/// as `\x1b`): for echoing command-line arguments and file names back in
+/// one-line error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct Lossy<'a>(pub &'a [u8]);
+
+impl fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            // Runs of text as they are, with the control bytes between them
+            // escaped: no decoding into chars, which costs the binary 600 bytes.
+            let text = chunk.valid();
+            let mut start = 0;
+            for (i, b) in text.bytes().enumerate() {
+                if b.is_ascii_control() {
+                    // `get`, not indexing: the cut is at an ASCII byte, so
+                    // always on a char boundary, and indexing would bring in
+                    // the panic path for one (3 KB of Unicode tables).
+                    f.write_str(text.get(start..i).unwrap_or_default())?;
+                    match b {
+                        b'\n' => f.write_str("\\n")?,
+                        b'\t' => f.write_str("\\t")?,
+                        b'\r' => f.write_str("\\r")?,
+                        _ => write!(f, "\\x{b:02x}")?,
+                    }
+                    start = i + 1;
+                }
+            }
+            f.write_str(text.get(start..).unwrap_or_default())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn thousands_groups_by_three() {
+        assert_eq!(format!("{}", Thousands(0)), "0");
+        assert_eq!(format!("{}", Thousands(999)), "999");
+        assert_eq!(format!("{}", Thousands(1000)), "1,000");
+        assert_eq!(format!("{}", Thousands(426_795)), "426,795");
+        assert_eq!(format!("{}", Thousands(1_234_567)), "1,234,567");
+        assert_eq!(format!("{}", Thousands(u64::MAX)), "18,446,744,073,709,551,615");
+        assert_eq!(format!("[{:>8}]", Thousands(12345)), "[  12,345]");
+        assert_eq!(format!("[{:<8}]", Thousands(12345)), "[12,345  ]");
+    }
+
+    #[test]
+    fn bytes_pick_a_unit() {
+        assert_eq!(format!("{}", Bytes(0)), "0 B");
+        assert_eq!(format!("{}", Bytes(1023)), "1023 B");
+        assert_eq!(format!("{}", Bytes(1024)), "1.0 KiB");
+        assert_eq!(format!("{}", Bytes(10 << 20)), "10.0 MiB");
+        assert_eq!(format!("{}", Bytes(3 << 30 | 1 << 29)), "3.5 GiB");
+        assert_eq!(format!("{}", Bytes((1 << 20) - 1)), "1024.0 KiB");
+        assert_eq!(format!("{}", Bytes(u64::MAX)), "16777216.0 TiB");
+    }
+
+    #[test]
+    fn ratio_rounds_half_up_in_integers() {
+        assert_eq!(format!("{}", Ratio::new(9_963_520, 10_485_760, 3)), "0.950");
+        assert_eq!(format!("{}", Ratio::new(1, 3, 3)), "0.333");
+        assert_eq!(format!("{}", Ratio::new(2, 3, 3)), "0.667");
+        assert_eq!(format!("{}", Ratio::new(1, 2000, 3)), "0.001"); // 0.0005 rounds up
+        assert_eq!(format!("{}", Ratio::new(1, 2001, 3)), "0.000");
+        assert_eq!(format!("{}", Ratio::new(123_456, 1000, 1)), "123.5");
+        assert_eq!(format!("{}", Ratio::new(7, 2, 0)), "4");
+        assert_eq!(format!("{}", Ratio::new(1999, 1000, 2)), "2.00"); // rounding carries into the whole part
+        assert_eq!(format!("{}", Ratio::new(u64::MAX, 1, 2)), "18446744073709551615.00");
+        assert_eq!(format!("[{:>7}]", Ratio::new(1, 4, 2)), "[   0.25]");
+        assert_eq!(format!("{}", Ratio::new(1, 0, 2)), "-");
+    }
+
+    #[test]
+    fn hex_pads_as_a_whole() {
+        assert_eq!(format!("[{:>8}]", Hex(0x1f)), "[    0x1f]");
+        assert_eq!(format!("{}", Hex(u64::MAX)), "0xffffffffffffffff");
+    }
+
+    #[test]
+    fn lossy_replaces_invalid_utf8() {
+        assert_eq!(format!("{}", Lossy(b"--seed")), "--seed");
+        assert_eq!(format!("{}", Lossy(b"a\xffb\xc3")), "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(format!("{}", Lossy(b"a\nb\tc")), "a\\nb\\tc");
+        assert_eq!(format!("{}", Lossy("\x1b[2Kcafé\x7f".as_bytes())), "\\x1b[2Kcafé\\x7f");
+    }
+}
