@@ -18,29 +18,39 @@ pub enum Format {
     Csv,
 }
 
-/// One column: where it appears and how wide it is in the table.
+/// One column: its CSV name and its table heading (an empty one leaves the
+/// column out of that format), and its width in the table, right-aligned
+/// (negative: left-aligned). Written with [`column!`].
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
-    /// Its name in the CSV header; `None`: table only.
-    pub csv: Option<&'static str>,
-    /// Its heading in the table; `None`: CSV only.
-    pub heading: Option<&'static str>,
-    /// Its width in the table, right-aligned (negative: left-aligned).
-    pub width: i8,
+    /// The CSV name then the heading, one string: a table of columns is
+    /// then half the size in the binary's data.
+    names: &'static str,
+    /// Where the heading starts in `names`.
+    split: u8,
+    width: i8,
 }
 
+/// `column!("csv_name", "heading", width)`: a [`Column`].
+macro_rules! column {
+    ($csv:literal, $heading:literal, $width:literal) => {
+        $crate::report::Column::new(concat!($csv, $heading), $csv.len(), $width)
+    };
+}
+pub(crate) use column;
+
 impl Column {
-    /// In both the table and the CSV.
-    pub const fn both(csv: &'static str, heading: &'static str, width: i8) -> Column {
-        Column { csv: Some(csv), heading: Some(heading), width }
+    #[doc(hidden)]
+    pub const fn new(names: &'static str, split: usize, width: i8) -> Column {
+        assert!(split <= names.len() && split < 256);
+        Column { names, split: split as u8, width }
     }
 
-    pub const fn csv(csv: &'static str) -> Column {
-        Column { csv: Some(csv), heading: None, width: 0 }
-    }
-
-    pub const fn table(heading: &'static str, width: i8) -> Column {
-        Column { csv: None, heading: Some(heading), width }
+    fn name(&self, format: Format) -> Option<&'static str> {
+        let (csv, heading) = self.names.as_bytes().split_at(self.split as usize);
+        let name = if format == Format::Csv { csv } else { heading };
+        // SAFETY: the two halves of a string joined by `column!`, each whole.
+        (!name.is_empty()).then(|| unsafe { core::str::from_utf8_unchecked(name) })
     }
 }
 
@@ -84,13 +94,9 @@ impl Table<'_> {
     pub fn header(&self) {
         let mut first = true;
         for c in self.columns {
-            let (text, width) = match self.format {
-                Format::Table => (c.heading, c.width),
-                Format::Csv => (c.csv, 0),
-            };
-            if let Some(text) = text {
+            if let Some(text) = c.name(self.format) {
                 self.separator(first);
-                pad(&Cell::Text(text), width);
+                pad(&Cell::Text(text), if self.format == Format::Table { c.width } else { 0 });
                 first = false;
             }
         }
@@ -101,16 +107,13 @@ impl Table<'_> {
     pub fn row(&self, cells: &[Cell<'_>]) {
         let mut first = true;
         for (c, cell) in self.columns.iter().zip(cells) {
+            if c.name(self.format).is_none() {
+                continue;
+            }
+            self.separator(first);
             match self.format {
-                Format::Table if c.heading.is_some() => {
-                    self.separator(first);
-                    pad(cell, c.width);
-                }
-                Format::Csv if c.csv.is_some() => {
-                    self.separator(first);
-                    print_csv(cell);
-                }
-                _ => continue,
+                Format::Table => pad(cell, c.width),
+                Format::Csv => print_csv(cell),
             }
             first = false;
         }
@@ -122,7 +125,8 @@ impl Table<'_> {
     pub fn failed_row(&self, name: &str, why: &ChildFailed, cells: &[Cell<'_>]) {
         match self.format {
             Format::Table => {
-                let width = self.columns.iter().find_map(|c| c.heading.map(|_| c.width)).unwrap_or(0);
+                let width =
+                    self.columns.iter().find(|c| c.name(Format::Table).is_some()).map_or(0, |c| c.width);
                 self.separator(true);
                 pad(&Cell::Text(name), width);
                 println!(" failed: {why}");

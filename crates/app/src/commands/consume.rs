@@ -27,7 +27,7 @@ use tmalloc_workload::consume_memory::{ConsumeMemory, Outcome, Pattern, Sizes};
 use super::image;
 use crate::Exit;
 use crate::contenders::{Contender, Lineup, Measured};
-use crate::report::{Cell, Column, Failed, Format, Table};
+use crate::report::{Cell, Column, Failed, Format, Table, column};
 
 /// Settings for a run of the experiment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -288,25 +288,25 @@ fn measure(alloc: &mut dyn Measured, c: Contender, options: &Options, seed: u64,
 
 /// The results table; the CSV names are stable, for scripts.
 const COLUMNS: [Column; 19] = [
-    Column::both("contender", "contender", -22),
-    Column::csv("status"),
-    Column::both("calls", "calls", 9),
-    Column::csv("allocs"),
-    Column::csv("frees"),
-    Column::both("live_blocks", "live", 9),
-    Column::both("live_payload_bytes", "payload B", 11),
-    Column::both("kernel_bytes", "kernel B", 11),
-    Column::table("eff.", 6),
-    Column::both("brk_calls", "brk", 4),
-    Column::both("mmap_calls", "mmap", 4),
-    Column::both("munmap_calls", "munmap", 6),
-    Column::csv("elapsed_ns"),
-    Column::table("ms", 8),
-    Column::table("ns/call", 7),
-    Column::csv("break_after_free"),
-    Column::csv("efficiency"),
-    Column::csv("ns_per_call"),
-    Column::csv("limit_bytes"),
+    column!("contender", "contender", -22),
+    column!("status", "", 0),
+    column!("calls", "calls", 9),
+    column!("allocs", "", 0),
+    column!("frees", "", 0),
+    column!("live_blocks", "live", 9),
+    column!("live_payload_bytes", "payload B", 11),
+    column!("kernel_bytes", "kernel B", 11),
+    column!("", "eff.", 6),
+    column!("brk_calls", "brk", 4),
+    column!("mmap_calls", "mmap", 4),
+    column!("munmap_calls", "munmap", 6),
+    column!("elapsed_ns", "", 0),
+    column!("", "ms", 8),
+    column!("", "ns/call", 7),
+    column!("break_after_free", "", 0),
+    column!("efficiency", "", 0),
+    column!("ns_per_call", "", 0),
+    column!("limit_bytes", "", 0),
 ];
 
 fn cells(c: Contender, r: &Report, limit: u64) -> [Cell<'static>; 19] {
@@ -337,11 +337,11 @@ fn cells(c: Contender, r: &Report, limit: u64) -> [Cell<'static>; 19] {
 fn print_after_free<'a>(rows: impl Iterator<Item = (Contender, &'a Result<Report, ChildFailed>)>) {
     println!("\n4. After freeing everything: did free give memory back to the kernel?");
     const AFTER_FREE: [Column; 5] = [
-        Column::table("contender", -22),
-        Column::table("break at start", 14),
-        Column::table("at failure", 14),
-        Column::table("after free", 14),
-        Column::table("still held B", 12),
+        column!("", "contender", -22),
+        column!("", "break at start", 14),
+        column!("", "at failure", 14),
+        column!("", "after free", 14),
+        column!("", "still held B", 12),
     ];
     let table = Table { format: Format::Table, columns: &AFTER_FREE, indent: "   " };
     table.header();

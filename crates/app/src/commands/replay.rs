@@ -25,7 +25,7 @@ use tmalloc_workload::trace::{self, Skip, Trace};
 
 use crate::Exit;
 use crate::contenders::{Contender, Lineup, Measured};
-use crate::report::{Cell, Column, Failed, Format, Table};
+use crate::report::{Cell, Column, Failed, Format, Table, column};
 
 /// The most trace files one command replays.
 pub const MAX_TRACES: usize = 32;
@@ -285,15 +285,15 @@ fn replay_with(alloc: &mut dyn Measured, t: &Trace, slots: &mut [Slot], mode: Mo
 
 /// The per-trace table; in CSV, average rows have `average` as their trace.
 const COLUMNS: [Column; 9] = [
-    Column::csv("trace"),
-    Column::both("contender", "contender", -22),
-    Column::csv("status"),
-    Column::both("ops", "ops", 11),
-    Column::both("peak_payload_bytes", "peak payload B", 14),
-    Column::both("peak_heap_bytes", "peak heap B", 14),
-    Column::both("utilization", "util.", 6),
-    Column::both("ns_per_op", "ns/op", 7),
-    Column::table(" contents", 0),
+    column!("trace", "", 0),
+    column!("contender", "contender", -22),
+    column!("status", "", 0),
+    column!("ops", "ops", 11),
+    column!("peak_payload_bytes", "peak payload B", 14),
+    column!("peak_heap_bytes", "peak heap B", 14),
+    column!("utilization", "util.", 6),
+    column!("ns_per_op", "ns/op", 7),
+    column!("", "contents", 0),
 ];
 
 /// What a replay's status column says.
@@ -337,14 +337,14 @@ fn cells<'a>(
 fn print_average(options: &ReplayOptions<'_>, sums: &[Sums], traces: u64, table: bool) {
     // The CSV keeps the per-trace columns, with no peak figures.
     const AVERAGE: [Column; 8] = [
-        Column::csv("trace"),
-        Column::both("contender", "contender", -22),
-        Column::csv("status"),
-        Column::both("ops", "ops", 11),
-        Column::csv("peak_payload_bytes"),
-        Column::csv("peak_heap_bytes"),
-        Column::both("utilization", "util.", 6),
-        Column::both("ns_per_op", "ns/op", 7),
+        column!("trace", "", 0),
+        column!("contender", "contender", -22),
+        column!("status", "", 0),
+        column!("ops", "ops", 11),
+        column!("peak_payload_bytes", "", 0),
+        column!("peak_heap_bytes", "", 0),
+        column!("utilization", "util.", 6),
+        column!("ns_per_op", "ns/op", 7),
     ];
     if table && traces == 1 {
         return;
