@@ -53,7 +53,7 @@ impl fmt::Display for HeapError {
 }
 
 /// Turns a failed condition into a [`HeapError`].
-pub fn ensure(
+pub(crate) fn ensure(
     ok: bool,
     what: &'static str,
     at: usize,

@@ -39,7 +39,7 @@ enum Need {
 }
 
 /// One policy over memory from one source.
-pub struct Heap<S: Source> {
+pub(crate) struct Heap<S: Source> {
     policy: AnyPolicy,
     regions: Regions,
     source: S,
@@ -51,41 +51,41 @@ pub struct Heap<S: Source> {
 }
 
 impl<S: Source> Heap<S> {
-    pub fn new(kind: PolicyKind, source: S) -> Heap<S> {
+    pub(crate) fn new(kind: PolicyKind, source: S) -> Heap<S> {
         Heap { policy: AnyPolicy::new(kind), regions: Regions::new(), source, refused: usize::MAX }
     }
 
-    pub fn kind(&self) -> PolicyKind {
+    pub(crate) fn kind(&self) -> PolicyKind {
         self.policy.kind()
     }
 
-    pub fn source(&self) -> &S {
+    pub(crate) fn source(&self) -> &S {
         &self.source
     }
 
-    pub fn source_mut(&mut self) -> &mut S {
+    pub(crate) fn source_mut(&mut self) -> &mut S {
         &mut self.source
     }
 
-    pub fn regions(&self) -> &[Region] {
+    pub(crate) fn regions(&self) -> &[Region] {
         self.regions.as_slice()
     }
 
     /// The region `addr` lies in, if it lies in the heap.
     #[inline]
-    pub fn locate(&self, addr: usize) -> Option<Region> {
+    pub(crate) fn locate(&self, addr: usize) -> Option<Region> {
         self.regions.find(addr)
     }
 
     /// Memory went back to the source from outside the heap (a large
     /// block's mapping): a growth refused before may succeed now.
-    pub fn note_memory_returned(&mut self) {
+    pub(crate) fn note_memory_returned(&mut self) {
         self.refused = usize::MAX;
     }
 
     /// A block for `size` bytes at `align` (a power of two): its payload and
     /// usable size, growing the heap if the policy needs it.
-    pub fn alloc(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+    pub(crate) fn alloc(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
         // A growth makes the retry succeed unless the new memory could not
         // join the last region; one more growth then covers that.
         for _ in 0..3 {
@@ -159,7 +159,7 @@ impl<S: Source> Heap<S> {
     ///
     /// `region` must be what [`locate`](Self::locate) returned for `ptr`,
     /// with no change to the heap since.
-    pub unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
+    pub(crate) unsafe fn free(&mut self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
         // SAFETY: per the caller, the pointer lies in this region of the heap.
         let freed = unsafe { self.policy.free(ptr, region)? };
         if freed.top_free >= TRIM_THRESHOLD && Some(region) == self.regions.last() {
@@ -183,7 +183,7 @@ impl<S: Source> Heap<S> {
     /// # Safety
     ///
     /// As [`free`](Self::free).
-    pub unsafe fn usable_size(&self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
+    pub(crate) unsafe fn usable_size(&self, ptr: NonNull<u8>, region: Region) -> Result<usize, Misuse> {
         // SAFETY: forwarded from the caller.
         unsafe { self.policy.usable_size(ptr, region) }
     }
@@ -194,7 +194,7 @@ impl<S: Source> Heap<S> {
     /// # Safety
     ///
     /// As [`free`](Self::free).
-    pub unsafe fn resize(
+    pub(crate) unsafe fn resize(
         &mut self,
         ptr: NonNull<u8>,
         region: Region,
@@ -205,13 +205,13 @@ impl<S: Source> Heap<S> {
     }
 
     /// Every block of the heap, in address order.
-    pub fn walk(&self, visit: &mut dyn FnMut(BlockInfo)) -> Result<(), HeapError> {
+    pub(crate) fn walk(&self, visit: &mut dyn FnMut(BlockInfo)) -> Result<(), HeapError> {
         self.policy.walk(self.regions.as_slice(), visit)
     }
 
     /// Verifies every invariant of the policy, and that the regions are the
     /// memory the source handed out.
-    pub fn check(&self) -> Result<Totals, HeapError> {
+    pub(crate) fn check(&self) -> Result<Totals, HeapError> {
         let totals = self.policy.check(self.regions.as_slice())?;
         let heap = self.source.counters().heap_bytes;
         ensure(

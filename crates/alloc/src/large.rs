@@ -20,7 +20,7 @@ use crate::list::{Link, Linked, List};
 use crate::source::{PAGE, Source, align_up};
 
 #[repr(C)]
-pub struct LargeHeader {
+pub(crate) struct LargeHeader {
     link: Link,
     base: usize,
     map_len: usize,
@@ -46,18 +46,18 @@ impl LargeHeader {
 
 /// The live large blocks.
 #[derive(Default)]
-pub struct LargeBlocks {
+pub(crate) struct LargeBlocks {
     list: List<LargeHeader>,
 }
 
 impl LargeBlocks {
-    pub const fn new() -> LargeBlocks {
+    pub(crate) const fn new() -> LargeBlocks {
         LargeBlocks { list: List::new() }
     }
 
     /// Maps a block for `size` bytes at `align`; returns the payload and
     /// its usable size.
-    pub fn alloc(
+    pub(crate) fn alloc(
         &mut self,
         source: &mut impl Source,
         size: usize,
@@ -80,12 +80,12 @@ impl LargeBlocks {
     }
 
     /// The header of the live large block whose payload is `ptr`.
-    pub fn find(&self, ptr: NonNull<u8>) -> Option<NonNull<LargeHeader>> {
+    pub(crate) fn find(&self, ptr: NonNull<u8>) -> Option<NonNull<LargeHeader>> {
         self.list.iter().find(|&h| LargeHeader::payload(h) == ptr.as_ptr() as usize)
     }
 
     /// The usable size of a live large block.
-    pub fn usable(header: NonNull<LargeHeader>) -> usize {
+    pub(crate) fn usable(header: NonNull<LargeHeader>) -> usize {
         // SAFETY: live headers are readable.
         let h = unsafe { header.as_ref() };
         h.base + h.map_len - LargeHeader::payload(header)
@@ -97,7 +97,7 @@ impl LargeBlocks {
     ///
     /// `header` must come from [`find`](Self::find), and nothing may use the
     /// block afterwards.
-    pub unsafe fn free(&mut self, source: &mut impl Source, header: NonNull<LargeHeader>) {
+    pub(crate) unsafe fn free(&mut self, source: &mut impl Source, header: NonNull<LargeHeader>) {
         // SAFETY: per the caller; base and map_len describe one mapping.
         unsafe {
             let (base, map_len) = (header.as_ref().base, header.as_ref().map_len);
@@ -106,11 +106,11 @@ impl LargeBlocks {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.list.len()
     }
 
-    pub fn for_each(&self, visit: &mut dyn FnMut(BlockInfo)) {
+    pub(crate) fn for_each(&self, visit: &mut dyn FnMut(BlockInfo)) {
         for h in self.list.iter() {
             // SAFETY: live headers are readable.
             let map_len = unsafe { h.as_ref().map_len };
@@ -123,7 +123,7 @@ impl LargeBlocks {
         }
     }
 
-    pub fn check(&self) -> Result<(), crate::error::HeapError> {
+    pub(crate) fn check(&self) -> Result<(), crate::error::HeapError> {
         Ok(self.list.check(self.list.len() + 1)?)
     }
 }

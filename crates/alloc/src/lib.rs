@@ -53,7 +53,7 @@ pub mod testing;
 
 pub use error::{BlockInfo, BlockState, HeapError, Misuse, Totals};
 pub use front::{MMAP_THRESHOLD, Stats, Tmalloc};
-pub use heap::{GROW_STEP, Heap, TOP_PAD, TRIM_THRESHOLD};
+pub use heap::{GROW_STEP, TOP_PAD, TRIM_THRESHOLD};
 pub use policy::PolicyKind;
 pub use region::Region;
 pub use report::misuse;

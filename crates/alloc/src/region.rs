@@ -25,12 +25,12 @@ impl Region {
 /// At most this many separate regions. A contiguous source (brk, arena)
 /// uses one; a chunked source grows its chunks geometrically, so 64 chunks
 /// cover far more memory than any limit this program runs under.
-pub const MAX_REGIONS: usize = 64;
+pub(crate) const MAX_REGIONS: usize = 64;
 
 /// The heap's regions, in the order they were obtained.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
-pub struct Regions {
+pub(crate) struct Regions {
     len: usize,
     list: [Region; MAX_REGIONS],
 }
@@ -42,25 +42,25 @@ impl Default for Regions {
 }
 
 impl Regions {
-    pub const fn new() -> Regions {
+    pub(crate) const fn new() -> Regions {
         Regions { len: 0, list: [Region { start: 0, end: 0 }; MAX_REGIONS] }
     }
 
-    pub fn as_slice(&self) -> &[Region] {
+    pub(crate) fn as_slice(&self) -> &[Region] {
         &self.list[..self.len]
     }
 
-    pub fn last(&self) -> Option<Region> {
+    pub(crate) fn last(&self) -> Option<Region> {
         self.as_slice().last().copied()
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.len == MAX_REGIONS
     }
 
     /// Records `[start, start + len)`: extends the last region if the new
     /// memory follows it, else adds a region. Returns whether it extended.
-    pub fn add(&mut self, start: usize, len: usize) -> bool {
+    pub(crate) fn add(&mut self, start: usize, len: usize) -> bool {
         if let Some(last) = self.list[..self.len].last_mut()
             && last.end == start
         {
@@ -74,19 +74,19 @@ impl Regions {
     }
 
     /// Gives back the last `len` bytes of the last region.
-    pub fn shrink_last(&mut self, len: usize) {
+    pub(crate) fn shrink_last(&mut self, len: usize) {
         let last = &mut self.list[self.len - 1];
         last.end -= len;
     }
 
     /// The region containing `addr`, if any.
     #[inline]
-    pub fn find(&self, addr: usize) -> Option<Region> {
+    pub(crate) fn find(&self, addr: usize) -> Option<Region> {
         self.as_slice().iter().find(|r| r.contains(addr)).copied()
     }
 
     /// The bytes all regions span.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.as_slice().iter().map(Region::len).sum()
     }
 }

@@ -30,7 +30,7 @@ impl Write for Line {
 }
 
 /// Writes `tmalloc: MESSAGE` and a newline on stderr, in one `write`.
-pub fn eprint_line(message: fmt::Arguments<'_>) {
+pub(crate) fn eprint_line(message: fmt::Arguments<'_>) {
     let mut line = Line { len: 0, bytes: [0; LINE] };
     let _ = write!(line, "tmalloc: {message}");
     line.bytes[line.len] = b'\n';

@@ -10,7 +10,7 @@ use tmalloc_workload::Allocator;
 
 /// One allocator in the experiment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Contender {
+pub(crate) enum Contender {
     Tmalloc(PolicyKind),
     /// The `linked_list_allocator` crate, its heap grown with `brk`.
     #[cfg(feature = "compare")]
@@ -24,7 +24,7 @@ const COUNT: usize = PolicyKind::ALL.len();
 
 impl Contender {
     /// Every contender, in the order the table lists them.
-    pub const ALL: [Contender; COUNT] = {
+    pub(crate) const ALL: [Contender; COUNT] = {
         let mut all = [Contender::Tmalloc(PolicyKind::DEFAULT); COUNT];
         let mut i = 0;
         while i < PolicyKind::ALL.len() {
@@ -38,7 +38,7 @@ impl Contender {
         all
     };
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Contender::Tmalloc(kind) => kind.name(),
             #[cfg(feature = "compare")]
@@ -46,7 +46,7 @@ impl Contender {
         }
     }
 
-    pub fn from_name(name: &[u8]) -> Option<Contender> {
+    pub(crate) fn from_name(name: &[u8]) -> Option<Contender> {
         #[cfg(feature = "compare")]
         if name == b"linked-list-allocator" {
             return Some(Contender::LinkedList);
@@ -57,7 +57,7 @@ impl Contender {
     /// Runs `work` on a fresh instance of this contender, on the program
     /// break. One `dyn` call per operation keeps a single copy of each
     /// workload in the binary, whichever allocator it drives.
-    pub fn with_allocator<T>(self, work: impl FnOnce(&mut dyn Measured) -> T) -> T {
+    pub(crate) fn with_allocator<T>(self, work: impl FnOnce(&mut dyn Measured) -> T) -> T {
         match self {
             Contender::Tmalloc(kind) => {
                 // Named, so that gdb's `tmalloc heap` finds it in this frame.
@@ -76,27 +76,23 @@ impl Contender {
 
 /// A set of contenders, listed in [`Contender::ALL`] order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lineup(u32);
+pub(crate) struct Lineup(u32);
 
 impl Lineup {
-    pub const NONE: Lineup = Lineup(0);
-    pub const ALL: Lineup = Lineup((1 << COUNT) - 1);
+    pub(crate) const NONE: Lineup = Lineup(0);
+    pub(crate) const ALL: Lineup = Lineup((1 << COUNT) - 1);
 
-    pub fn with(self, c: Contender) -> Lineup {
+    pub(crate) fn with(self, c: Contender) -> Lineup {
         Lineup(self.0 | 1 << c.index())
     }
 
-    pub fn contains(self, c: Contender) -> bool {
+    pub(crate) fn contains(self, c: Contender) -> bool {
         self.0 & (1 << c.index()) != 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = Contender> {
-        Contender::ALL.into_iter().filter(move |&c| self.contains(c))
     }
 }
 
 /// An allocator the experiment can account for.
-pub trait Measured: Allocator {
+pub(crate) trait Measured: Allocator {
     /// System calls made and bytes held.
     fn counters(&self) -> SourceCounters;
 }
@@ -121,14 +117,14 @@ mod linked_list {
     /// memory itself: it is given a region and told when the region grows,
     /// so this wrapper grows it as tmalloc grows its own heap: a 256 KiB
     /// step, or just what the request needs when the kernel refuses the step.
-    pub struct LinkedList {
+    pub(crate) struct LinkedList {
         heap: linked_list_allocator::Heap,
         brk: Brk,
         started: bool,
     }
 
     impl LinkedList {
-        pub const fn new() -> LinkedList {
+        pub(crate) const fn new() -> LinkedList {
             LinkedList { heap: linked_list_allocator::Heap::empty(), brk: Brk::new(), started: false }
         }
 

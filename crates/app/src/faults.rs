@@ -19,7 +19,7 @@ use tmalloc_sys as sys;
 use crate::contenders::Contender;
 
 /// The environment variable.
-pub const VAR: &[u8] = b"TMALLOC_TEST_FAULT";
+pub(crate) const VAR: &[u8] = b"TMALLOC_TEST_FAULT";
 
 const CRASH: &[u8] = b"crash:";
 
@@ -29,7 +29,7 @@ static mut CRASHING: Option<&'static [u8]> = None;
 /// Injects the fault `name`; returns false (and does nothing) for a name it
 /// does not know. A known fault ends the process, but `crash:NAME`, which
 /// the experiment acts on later ([`crash_if_chosen`]).
-pub fn inject(name: &'static [u8]) -> bool {
+pub(crate) fn inject(name: &'static [u8]) -> bool {
     match name {
         _ if name.starts_with(CRASH) => {
             // SAFETY: written once, at start-up, before anything reads it
@@ -57,7 +57,7 @@ pub fn inject(name: &'static [u8]) -> bool {
 
 /// In contender `c`'s process, before it measures anything: dies by
 /// SIGSEGV if `crash:NAME` named it.
-pub fn crash_if_chosen(c: Contender) {
+pub(crate) fn crash_if_chosen(c: Contender) {
     // SAFETY: only read after start-up wrote it.
     let chosen = unsafe { CRASHING };
     if chosen == Some(c.name().as_bytes()) {

@@ -15,7 +15,7 @@
 #[cfg(test)]
 extern crate std;
 
-pub mod cli;
+mod cli;
 mod commands;
 mod contenders;
 #[cfg(debug_assertions)]

@@ -11,7 +11,7 @@ use tmalloc_rt::{print, println};
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// The whole story, with aligned tables.
     Table,
     /// One header line with stable column names and one line per row.
@@ -22,7 +22,7 @@ pub enum Format {
 /// column out of that format), and its width in the table, right-aligned
 /// (negative: left-aligned). Written with [`column!`].
 #[derive(Clone, Copy, Debug)]
-pub struct Column {
+pub(crate) struct Column {
     /// The CSV name then the heading, one string: a table of columns is
     /// then half the size in the binary's data.
     names: &'static str,
@@ -41,7 +41,7 @@ pub(crate) use column;
 
 impl Column {
     #[doc(hidden)]
-    pub const fn new(names: &'static str, split: usize, width: i8) -> Column {
+    pub(crate) const fn new(names: &'static str, split: usize, width: i8) -> Column {
         assert!(split <= names.len() && split < 256);
         Column { names, split: split as u8, width }
     }
@@ -56,7 +56,7 @@ impl Column {
 
 /// One value of a row.
 #[derive(Clone, Copy)]
-pub enum Cell<'a> {
+pub(crate) enum Cell<'a> {
     Text(&'a str),
     /// A count: `1,234,567` in the table, `1234567` in CSV.
     Count(u64),
@@ -82,16 +82,16 @@ impl fmt::Display for Cell<'_> {
 }
 
 /// A table with its columns, printed in one [`Format`].
-pub struct Table<'c> {
-    pub format: Format,
-    pub columns: &'c [Column],
+pub(crate) struct Table<'c> {
+    pub(crate) format: Format,
+    pub(crate) columns: &'c [Column],
     /// Printed in front of every table line.
-    pub indent: &'static str,
+    pub(crate) indent: &'static str,
 }
 
 impl Table<'_> {
     /// The heading line, or the CSV header.
-    pub fn header(&self) {
+    pub(crate) fn header(&self) {
         let mut first = true;
         for c in self.columns {
             if let Some(text) = c.name(self.format) {
@@ -104,7 +104,7 @@ impl Table<'_> {
     }
 
     /// One row; `cells` has one value per column.
-    pub fn row(&self, cells: &[Cell<'_>]) {
+    pub(crate) fn row(&self, cells: &[Cell<'_>]) {
         let mut first = true;
         for (c, cell) in self.columns.iter().zip(cells) {
             if c.name(self.format).is_none() {
@@ -122,7 +122,7 @@ impl Table<'_> {
 
     /// A row without results: in the table, its name and why; in CSV,
     /// `cells` (the caller puts [`Failed`] in the status column).
-    pub fn failed_row(&self, name: &str, why: &ChildFailed, cells: &[Cell<'_>]) {
+    pub(crate) fn failed_row(&self, name: &str, why: &ChildFailed, cells: &[Cell<'_>]) {
         match self.format {
             Format::Table => {
                 let width =
@@ -146,7 +146,7 @@ impl Table<'_> {
 }
 
 /// The status of a row without results: `failed: why`.
-pub struct Failed<'a>(pub &'a ChildFailed);
+pub(crate) struct Failed<'a>(pub &'a ChildFailed);
 
 impl fmt::Display for Failed<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -19,7 +19,7 @@ use crate::list::{Linked, List};
 
 /// `N` lists of free elements `T`, tracked by `W` bitmap words
 /// (`W * 64 >= N`, `W <= 64`).
-pub struct Bins<const N: usize, const W: usize, T: Linked> {
+pub(crate) struct Bins<const N: usize, const W: usize, T: Linked> {
     summary: u64,
     words: [u64; W],
     lists: [List<T>; N],
@@ -32,7 +32,7 @@ impl<const N: usize, const W: usize, T: Linked> Default for Bins<N, W, T> {
 }
 
 impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
-    pub const fn new() -> Bins<N, W, T> {
+    pub(crate) const fn new() -> Bins<N, W, T> {
         assert!(W * 64 >= N && W <= 64);
         Bins { summary: 0, words: [0; W], lists: [const { List::new() }; N] }
     }
@@ -45,7 +45,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
         bin.min(N - 1)
     }
 
-    pub fn list(&self, bin: usize) -> &List<T> {
+    pub(crate) fn list(&self, bin: usize) -> &List<T> {
         &self.lists[Self::clamp(bin)]
     }
 
@@ -53,7 +53,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
     ///
     /// `elem` must be free and in no list.
     #[inline]
-    pub unsafe fn insert(&mut self, bin: usize, elem: NonNull<T>) {
+    pub(crate) unsafe fn insert(&mut self, bin: usize, elem: NonNull<T>) {
         let bin = Self::clamp(bin);
         // SAFETY: forwarded from the caller.
         unsafe { self.lists[bin].push_front(elem) };
@@ -65,7 +65,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
     ///
     /// `elem` must be in list `bin`.
     #[inline]
-    pub unsafe fn remove(&mut self, bin: usize, elem: NonNull<T>) {
+    pub(crate) unsafe fn remove(&mut self, bin: usize, elem: NonNull<T>) {
         let bin = Self::clamp(bin);
         // SAFETY: forwarded from the caller.
         unsafe { self.lists[bin].remove(elem) };
@@ -79,7 +79,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
 
     /// The first non-empty list at index `bin` or above.
     #[inline]
-    pub fn first_at_or_after(&self, bin: usize) -> Option<usize> {
+    pub(crate) fn first_at_or_after(&self, bin: usize) -> Option<usize> {
         if bin >= N {
             return None;
         }
@@ -100,7 +100,7 @@ impl<const N: usize, const W: usize, T: Linked> Bins<N, W, T> {
     /// Checks every list, the bitmaps, and that each block is free (as
     /// `size_of` judges, returning its size) and sits in the bin `bin_of`
     /// assigns its size; returns the blocks and bytes held.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         size_of: impl Fn(NonNull<T>) -> Result<usize, HeapError>,
         bin_of: impl Fn(usize) -> usize,

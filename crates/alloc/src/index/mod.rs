@@ -8,11 +8,11 @@
 //! - [`bins`]: the array of lists with a two-level bitmap that the last
 //!   two share.
 
-pub mod bins;
-pub mod fit;
-pub mod segregated;
-pub mod tlsf;
+pub(crate) mod bins;
+pub(crate) mod fit;
+pub(crate) mod segregated;
+pub(crate) mod tlsf;
 
-pub use fit::{FitHeap, FreeList, Rule};
-pub use segregated::{SegregatedBins, SegregatedHeap};
-pub use tlsf::{Tlsf, TlsfHeap};
+pub(crate) use fit::{FitHeap, FreeList, Rule};
+pub(crate) use segregated::{SegregatedBins, SegregatedHeap};
+pub(crate) use tlsf::{Tlsf, TlsfHeap};

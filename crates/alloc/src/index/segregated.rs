@@ -27,7 +27,7 @@ const WORDS: usize = BINS.div_ceil(64);
 
 /// The bin a block of `size` bytes belongs to.
 #[inline]
-pub fn bin_of(size: usize) -> usize {
+pub(crate) fn bin_of(size: usize) -> usize {
     if size < SMALL {
         return (size - MIN_BLOCK) / 8;
     }
@@ -39,7 +39,7 @@ pub fn bin_of(size: usize) -> usize {
 }
 
 /// The segregated free index.
-pub struct SegregatedBins {
+pub(crate) struct SegregatedBins {
     bins: Bins<BINS, WORDS, FreeBlock>,
 }
 
@@ -50,7 +50,7 @@ impl Default for SegregatedBins {
 }
 
 impl SegregatedBins {
-    pub const fn new() -> SegregatedBins {
+    pub(crate) const fn new() -> SegregatedBins {
         SegregatedBins { bins: Bins::new() }
     }
 }
@@ -86,7 +86,7 @@ impl FreeIndex for SegregatedBins {
 }
 
 /// The segregated policy's heap.
-pub type SegregatedHeap = TagHeap<SegregatedBins>;
+pub(crate) type SegregatedHeap = TagHeap<SegregatedBins>;
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ const WORDS: usize = BINS.div_ceil(64);
 
 /// The bin a block of `size` bytes belongs to.
 #[inline]
-pub fn bin_of(size: usize) -> usize {
+pub(crate) fn bin_of(size: usize) -> usize {
     if size < SMALL {
         return size / 8;
     }
@@ -61,7 +61,7 @@ fn first_bin_all_fit(size: usize) -> usize {
 }
 
 /// The TLSF free index.
-pub struct Tlsf {
+pub(crate) struct Tlsf {
     bins: Bins<BINS, WORDS, FreeBlock>,
 }
 
@@ -72,7 +72,7 @@ impl Default for Tlsf {
 }
 
 impl Tlsf {
-    pub const fn new() -> Tlsf {
+    pub(crate) const fn new() -> Tlsf {
         Tlsf { bins: Bins::new() }
     }
 }
@@ -112,7 +112,7 @@ impl FreeIndex for Tlsf {
 }
 
 /// The tlsf policy's heap.
-pub type TlsfHeap = TagHeap<Tlsf>;
+pub(crate) type TlsfHeap = TagHeap<Tlsf>;
 
 #[cfg(test)]
 mod tests {

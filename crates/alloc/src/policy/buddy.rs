@@ -87,7 +87,7 @@ fn tail_word(payload: usize, offset: usize) -> u64 {
 
 /// A free buddy block: its 8-byte header, then the list link.
 #[repr(C)]
-pub struct BuddyFree {
+pub(crate) struct BuddyFree {
     header: u64,
     link: Link,
 }
@@ -111,7 +111,7 @@ fn free_at(addr: usize) -> NonNull<BuddyFree> {
 }
 
 /// The buddy policy.
-pub struct Buddy {
+pub(crate) struct Buddy {
     /// Free blocks by order.
     free: Bins<ORDERS, 1, BuddyFree>,
 }
@@ -130,7 +130,7 @@ fn order_for(size: usize, lead: usize) -> Option<u32> {
 }
 
 impl Buddy {
-    pub const fn new() -> Buddy {
+    pub(crate) const fn new() -> Buddy {
         Buddy { free: Bins::new() }
     }
 

@@ -18,9 +18,9 @@
 //! index keyed by their [`Rule`], so [`AnyPolicy`] has one variant for them.
 //! `slab-tlsf` is the default.
 
-pub mod buddy;
-pub mod slab_tlsf;
-pub mod tagged;
+pub(crate) mod buddy;
+pub(crate) mod slab_tlsf;
+pub(crate) mod tagged;
 
 use core::fmt;
 use core::ptr::NonNull;
@@ -36,7 +36,7 @@ use crate::tags::TagHeap;
 /// region list; it hands the policy fresh memory, routes each
 /// pointer to it together with the region it lies in, and asks for memory
 /// again when the policy cannot serve a request.
-pub trait Policy {
+pub(crate) trait Policy {
     /// Takes fresh heap memory `[start, start + len)`, which is the end of
     /// `region` (the region after adding it): when `region.start < start`,
     /// the memory extends an existing region.
@@ -111,18 +111,18 @@ pub trait Policy {
 
 /// What a free did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Freed {
+pub(crate) struct Freed {
     /// The usable size of the block freed.
-    pub usable: usize,
+    pub(crate) usable: usize,
     /// The size of the free block at the end of the region, if the free
     /// made or grew it; 0 otherwise. The front end trims only when this
     /// passes its threshold, so most frees cost no trimming check at all.
-    pub top_free: usize,
+    pub(crate) top_free: usize,
 }
 
 /// How much memory a growth asks for, from the most to the least.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Growth {
+pub(crate) enum Growth {
     /// Enough even if the memory does not join the last region.
     OwnRegion,
     /// The least that serves the request the way the policy prefers (for
@@ -193,7 +193,7 @@ impl fmt::Display for PolicyKind {
 /// One of the policies, chosen at run time. An enum rather than a trait
 /// object: there is no heap to put a `Box` on.
 #[allow(clippy::large_enum_variant, reason = "no heap to box into; an allocator holds one AnyPolicy")]
-pub enum AnyPolicy {
+pub(crate) enum AnyPolicy {
     /// first-fit, next-fit, best-fit and worst-fit, by their rule.
     Fit(FitHeap),
     Segregated(SegregatedHeap),
@@ -215,7 +215,7 @@ macro_rules! dispatch {
 }
 
 impl AnyPolicy {
-    pub fn new(kind: PolicyKind) -> AnyPolicy {
+    pub(crate) fn new(kind: PolicyKind) -> AnyPolicy {
         match kind {
             PolicyKind::FirstFit => AnyPolicy::Fit(TagHeap::new(FreeList::new(Rule::First))),
             PolicyKind::NextFit => AnyPolicy::Fit(TagHeap::new(FreeList::new(Rule::Next))),
@@ -228,7 +228,7 @@ impl AnyPolicy {
         }
     }
 
-    pub fn kind(&self) -> PolicyKind {
+    pub(crate) fn kind(&self) -> PolicyKind {
         match self {
             AnyPolicy::Fit(heap) => match heap.index.rule() {
                 Rule::First => PolicyKind::FirstFit,

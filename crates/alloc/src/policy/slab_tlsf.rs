@@ -29,7 +29,7 @@ use crate::tags::{
 };
 
 /// The default policy.
-pub struct SlabTlsf {
+pub(crate) struct SlabTlsf {
     tags: TagHeap<Tlsf>,
     slabs: Slabs,
     /// The end of the last region: its top block is where new runs come
@@ -45,7 +45,7 @@ impl Default for SlabTlsf {
 }
 
 impl SlabTlsf {
-    pub const fn new() -> SlabTlsf {
+    pub(crate) const fn new() -> SlabTlsf {
         SlabTlsf { tags: TagHeap::new(Tlsf::new()), slabs: Slabs::new(), top_end: 0, map: RunMap::new() }
     }
 

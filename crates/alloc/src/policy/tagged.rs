@@ -79,7 +79,7 @@ impl<I: FreeIndex> Policy for TagHeap<I> {
 }
 
 /// Fresh memory a tag heap needs for `alloc(size, align)` to succeed.
-pub fn tag_growth_hint<I: FreeIndex>(
+pub(crate) fn tag_growth_hint<I: FreeIndex>(
     heap: &TagHeap<I>,
     size: usize,
     align: usize,
@@ -106,7 +106,7 @@ pub fn tag_growth_hint<I: FreeIndex>(
 /// # Safety
 ///
 /// `last` must be the heap's last region.
-pub unsafe fn tag_trim<I: FreeIndex>(
+pub(crate) unsafe fn tag_trim<I: FreeIndex>(
     heap: &mut TagHeap<I>,
     last: Region,
     threshold: usize,

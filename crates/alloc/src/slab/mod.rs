@@ -27,26 +27,26 @@
 //! (Keeping "the last run" instead kept the newest run, at the top of the
 //! heap, and the heap could never be trimmed.)
 
-pub mod run;
-pub mod run_map;
+pub(crate) mod run;
+pub(crate) mod run_map;
 
 use core::ptr::NonNull;
 
 use crate::error::{HeapError, ensure};
 use crate::list::List;
-pub use run::{RUN, RUN_HEADER, RUN_META, RUN_TAG, Run, SLOT_KEY};
-pub use run_map::RunMap;
+pub(crate) use run::{RUN, RUN_HEADER, RUN_META, RUN_TAG, Run, SLOT_KEY};
+pub(crate) use run_map::RunMap;
 
 /// The slot sizes.
-pub const CLASSES: [usize; 3] = [16, 24, 32];
+pub(crate) const CLASSES: [usize; 3] = [16, 24, 32];
 /// The largest size served from a run.
-pub const SLAB_MAX: usize = 32;
+pub(crate) const SLAB_MAX: usize = 32;
 /// Class index by `(size + 7) / 8` for sizes up to SLAB_MAX.
 const CLASS_OF_EIGHTHS: [u8; SLAB_MAX / 8 + 1] = [0, 0, 0, 1, 2];
 
 /// The class index serving `size` bytes at `align`, if a run can.
 #[inline]
-pub fn class_for(size: usize, align: usize) -> Option<usize> {
+pub(crate) fn class_for(size: usize, align: usize) -> Option<usize> {
     if size > SLAB_MAX || align > 16 {
         return None;
     }
@@ -56,15 +56,15 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
 
 /// Runs that emptied on a free and must go back to the heap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Emptied {
+pub(crate) struct Emptied {
     /// The class's spare, released because another run has a free slot again.
-    pub spare: Option<NonNull<Run>>,
+    pub(crate) spare: Option<NonNull<Run>>,
     /// The run the slot went back to.
-    pub run: Option<NonNull<Run>>,
+    pub(crate) run: Option<NonNull<Run>>,
 }
 
 /// Each class's runs with free slots, and its spare.
-pub struct Slabs {
+pub(crate) struct Slabs {
     /// Per class: runs with at least one free slot.
     classes: [List<Run>; CLASSES.len()],
     /// Per class: an empty run kept for the next allocation, while it is the
@@ -79,13 +79,13 @@ impl Default for Slabs {
 }
 
 impl Slabs {
-    pub const fn new() -> Slabs {
+    pub(crate) const fn new() -> Slabs {
         Slabs { classes: [const { List::new() }; CLASSES.len()], spare: [None; CLASSES.len()] }
     }
 
     /// A slot of class `c`, if a run of the class has one.
     #[inline]
-    pub fn alloc(&mut self, c: usize) -> Option<NonNull<u8>> {
+    pub(crate) fn alloc(&mut self, c: usize) -> Option<NonNull<u8>> {
         let run = self.classes[c].front()?;
         // SAFETY: listed runs are live and have a free slot.
         unsafe {
@@ -105,7 +105,7 @@ impl Slabs {
     /// # Safety
     ///
     /// `run` must be a live, empty run of class `c`, on no list.
-    pub unsafe fn adopt(&mut self, c: usize, run: NonNull<Run>) {
+    pub(crate) unsafe fn adopt(&mut self, c: usize, run: NonNull<Run>) {
         // SAFETY: per the caller.
         unsafe { self.classes[c].push_front(run) }
     }
@@ -117,7 +117,7 @@ impl Slabs {
     ///
     /// `ptr` must be a used slot of `run`, of class `c` (see [`Run::used_slot`]).
     #[inline]
-    pub unsafe fn free(&mut self, run: NonNull<Run>, ptr: NonNull<u8>, c: usize) -> Emptied {
+    pub(crate) unsafe fn free(&mut self, run: NonNull<Run>, ptr: NonNull<u8>, c: usize) -> Emptied {
         let mut emptied = Emptied::default();
         // SAFETY: per the caller.
         unsafe {
@@ -145,7 +145,7 @@ impl Slabs {
 
     /// Checks the lists and spares against `runs`, the number of runs in
     /// the heap.
-    pub fn check(&self, runs: usize) -> Result<(), HeapError> {
+    pub(crate) fn check(&self, runs: usize) -> Result<(), HeapError> {
         for (c, list) in self.classes.iter().enumerate() {
             list.check(runs + 1)?;
             if let Some(spare) = self.spare[c] {

@@ -27,24 +27,24 @@ use crate::list::{Link, Linked};
 use crate::tags::{Block, MIN_BLOCK};
 
 /// Bytes per run; runs start on multiples of it from the grid's base.
-pub const RUN: usize = 16 * 1024;
+pub(crate) const RUN: usize = 16 * 1024;
 /// Where in its unit a run's tag header is: tag blocks start 4 bytes
 /// before an 8-byte boundary.
-pub const RUN_TAG: usize = 4;
+pub(crate) const RUN_TAG: usize = 4;
 /// Where in its unit a run's bookkeeping ([`Run`]) is.
-pub const RUN_META: usize = 8;
+pub(crate) const RUN_META: usize = 8;
 /// Bytes of run header in front of the first slot.
-pub const RUN_HEADER: usize = RUN_META + core::mem::size_of::<Run>();
+pub(crate) const RUN_HEADER: usize = RUN_META + core::mem::size_of::<Run>();
 
 /// A run's magic, mixed with its unit number (address >> 14).
-pub const RUN_MAGIC: u32 = 0x51AB_51AB;
+pub(crate) const RUN_MAGIC: u32 = 0x51AB_51AB;
 /// What a free slot's second word holds, mixed with the slot's address.
-pub const SLOT_KEY: usize = 0x7A11_0C5E_ED5E_ED00;
+pub(crate) const SLOT_KEY: usize = 0x7A11_0C5E_ED5E_ED00;
 
 /// A run's bookkeeping, [`RUN_META`] bytes into its unit: to the tag heap
 /// the run is an ordinary used block whose header sits at [`RUN_TAG`].
 #[repr(C)]
-pub struct Run {
+pub(crate) struct Run {
     link: Link,
     /// First free slot, or 0.
     free: usize,
@@ -74,7 +74,7 @@ unsafe impl Linked for Run {
 
 /// The start of the grid unit a run occupies.
 #[inline]
-pub fn unit_base(run: NonNull<Run>) -> usize {
+pub(crate) fn unit_base(run: NonNull<Run>) -> usize {
     run.as_ptr() as usize - RUN_META
 }
 
@@ -84,7 +84,7 @@ pub fn unit_base(run: NonNull<Run>) -> usize {
 ///
 /// A live run must start at `base`.
 #[inline]
-pub unsafe fn run_at(base: usize) -> NonNull<Run> {
+pub(crate) unsafe fn run_at(base: usize) -> NonNull<Run> {
     // SAFETY: heap addresses are never null.
     unsafe { NonNull::new_unchecked((base + RUN_META) as *mut Run) }
 }
@@ -95,7 +95,7 @@ pub unsafe fn run_at(base: usize) -> NonNull<Run> {
 ///
 /// `block` must be a run's tag block.
 #[inline]
-pub unsafe fn run_of_block(block: Block) -> NonNull<Run> {
+pub(crate) unsafe fn run_of_block(block: Block) -> NonNull<Run> {
     // SAFETY: per the caller.
     unsafe { run_at(block.addr() - RUN_TAG) }
 }
@@ -112,7 +112,7 @@ impl Run {
     ///
     /// `[base + RUN_META, base + RUN)` must be a used tag block's payload
     /// the caller owns.
-    pub unsafe fn init(base: usize, class: usize, c: usize) -> NonNull<Run> {
+    pub(crate) unsafe fn init(base: usize, class: usize, c: usize) -> NonNull<Run> {
         // SAFETY: per the caller.
         unsafe {
             let run = run_at(base);
@@ -130,17 +130,17 @@ impl Run {
         }
     }
 
-    pub fn class_index(&self) -> usize {
+    pub(crate) fn class_index(&self) -> usize {
         self.class_index as usize
     }
 
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.live as usize
     }
 
     /// Whether the run has no slot to give.
     #[inline]
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.free == 0 && self.bump as usize + self.class as usize > RUN
     }
 
@@ -150,7 +150,7 @@ impl Run {
     ///
     /// The run must be live and not full.
     #[inline]
-    pub unsafe fn take_slot(run: NonNull<Run>) -> NonNull<u8> {
+    pub(crate) unsafe fn take_slot(run: NonNull<Run>) -> NonNull<u8> {
         // SAFETY: per the caller: a live run's free slots hold the next free
         // slot, and the slot at the bump mark lies inside the run.
         unsafe {
@@ -178,7 +178,7 @@ impl Run {
     ///
     /// `slot` must be a used slot of the live run `run` (see [`Run::used_slot`]).
     #[inline]
-    pub unsafe fn put_slot(run: NonNull<Run>, slot: NonNull<u8>) {
+    pub(crate) unsafe fn put_slot(run: NonNull<Run>, slot: NonNull<u8>) {
         let addr = slot.as_ptr() as usize;
         // SAFETY: per the caller; the slot's first two words are ours again.
         unsafe {
@@ -195,7 +195,7 @@ impl Run {
     /// # Safety
     ///
     /// `run` must be a live run.
-    pub unsafe fn used_slot(run: NonNull<Run>, ptr: NonNull<u8>) -> Result<usize, Misuse> {
+    pub(crate) unsafe fn used_slot(run: NonNull<Run>, ptr: NonNull<u8>) -> Result<usize, Misuse> {
         let addr = ptr.as_ptr() as usize;
         if !addr.is_multiple_of(8) {
             return Err(Misuse::Misaligned);
@@ -233,7 +233,7 @@ impl Run {
     /// # Safety
     ///
     /// `run` must be a live run whose tag block is `block`.
-    pub unsafe fn walk(run: NonNull<Run>, block: Block, visit: &mut dyn FnMut(BlockInfo)) {
+    pub(crate) unsafe fn walk(run: NonNull<Run>, block: Block, visit: &mut dyn FnMut(BlockInfo)) {
         // SAFETY: per the caller.
         let r = unsafe { run.as_ref() };
         let base = unit_base(run);
@@ -261,7 +261,7 @@ impl Run {
 
     /// Checks one run's own invariants: size, magic, class, bump mark, free
     /// list and counts. Returns the run.
-    pub fn check(block: Block) -> Result<NonNull<Run>, HeapError> {
+    pub(crate) fn check(block: Block) -> Result<NonNull<Run>, HeapError> {
         let base = block.addr() - RUN_TAG;
         let size = block.size();
         ensure((RUN..RUN + MIN_BLOCK).contains(&size), "run of the wrong size", base, size, RUN)?;

@@ -17,7 +17,7 @@ const MAP_WORDS: usize = 1024;
 const MAP_SPAN: usize = MAP_WORDS * 64 * RUN;
 
 /// The run map.
-pub struct RunMap {
+pub(crate) struct RunMap {
     /// The address unit 0 stands for (0 until memory arrives).
     base: usize,
     words: [u64; MAP_WORDS],
@@ -30,12 +30,12 @@ impl Default for RunMap {
 }
 
 impl RunMap {
-    pub const fn new() -> RunMap {
+    pub(crate) const fn new() -> RunMap {
         RunMap { base: 0, words: [0; MAP_WORDS] }
     }
 
     /// Sets the grid's base on the first call; later calls change nothing.
-    pub fn place(&mut self, start: usize) {
+    pub(crate) fn place(&mut self, start: usize) {
         if self.base == 0 {
             self.base = start;
         }
@@ -50,28 +50,28 @@ impl RunMap {
 
     /// The start of the unit holding `addr`, if `addr` lies in a run.
     #[inline]
-    pub fn run_base(&self, addr: usize) -> Option<usize> {
+    pub(crate) fn run_base(&self, addr: usize) -> Option<usize> {
         let unit = self.unit(addr)?;
         (self.words[unit / 64] & (1 << (unit % 64)) != 0).then_some(self.base + unit * RUN)
     }
 
     /// The first point of the grid at or after `addr` (covered or not).
-    pub fn grid_at_or_after(&self, addr: usize) -> Option<usize> {
+    pub(crate) fn grid_at_or_after(&self, addr: usize) -> Option<usize> {
         Some(self.base + addr.checked_sub(self.base)?.div_ceil(RUN) * RUN)
     }
 
     /// Whether the map covers the unit starting at `base`.
-    pub fn covers(&self, base: usize) -> bool {
+    pub(crate) fn covers(&self, base: usize) -> bool {
         self.unit(base).is_some()
     }
 
     /// How far `base` lies past a point of the grid: 0 on the grid.
-    pub fn grid_offset(&self, base: usize) -> usize {
+    pub(crate) fn grid_offset(&self, base: usize) -> usize {
         base.wrapping_sub(self.base) % RUN
     }
 
     /// Marks or clears the unit starting at `base`.
-    pub fn mark(&mut self, base: usize, on: bool) {
+    pub(crate) fn mark(&mut self, base: usize, on: bool) {
         let unit = self.unit(base).expect("runs are only made where the map reaches");
         if on {
             self.words[unit / 64] |= 1 << (unit % 64);
@@ -81,7 +81,7 @@ impl RunMap {
     }
 
     /// How many units are marked.
-    pub fn marked(&self) -> usize {
+    pub(crate) fn marked(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
 }

@@ -8,30 +8,30 @@ use crate::list::{Link, Linked, List};
 use crate::source::align_up;
 
 /// Bytes of header in front of every payload.
-pub const HEADER: usize = 4;
+pub(crate) const HEADER: usize = 4;
 /// Bytes of footer at the end of a free block.
-pub const FOOTER: usize = 4;
+pub(crate) const FOOTER: usize = 4;
 /// Where a region's first block starts: 12 bytes in, so that its payload
 /// (4 bytes further) is 16-byte aligned.
-pub const FIRST_BLOCK: usize = 12;
+pub(crate) const FIRST_BLOCK: usize = 12;
 /// The epilogue: a bare header at the end of a region.
-pub const EPILOGUE: usize = HEADER;
+pub(crate) const EPILOGUE: usize = HEADER;
 /// The largest block: sizes live in 32-bit words. Free memory beyond it
 /// stays in several adjacent free blocks.
-pub const MAX_BLOCK: usize = 1 << 31;
+pub(crate) const MAX_BLOCK: usize = 1 << 31;
 /// Block sizes are multiples of this.
-pub const GRANULE: usize = 8;
+pub(crate) const GRANULE: usize = 8;
 /// The smallest block: header, two links and a footer when free.
-pub const MIN_BLOCK: usize = HEADER + 16 + FOOTER;
+pub(crate) const MIN_BLOCK: usize = HEADER + 16 + FOOTER;
 /// Bytes a region spends on its leading pad and epilogue.
-pub const REGION_OVERHEAD: usize = 16;
+pub(crate) const REGION_OVERHEAD: usize = 16;
 
 /// Header flag: this block is in use.
-pub const USED: usize = 0b001;
+pub(crate) const USED: usize = 0b001;
 /// Header flag: the block before this one is in use (so there is no footer to read).
-pub const PREV_USED: usize = 0b010;
+pub(crate) const PREV_USED: usize = 0b010;
 /// Header flag: a used block with a meaning of the policy's own (slab-tlsf: a slab run).
-pub const SPECIAL: usize = 0b100;
+pub(crate) const SPECIAL: usize = 0b100;
 const FLAGS: usize = 0b111;
 
 /// A block, by the address of its header.
@@ -42,7 +42,7 @@ const FLAGS: usize = 0b111;
 /// exists. Writing stays `unsafe`: a wrong header breaks the tiling that
 /// every later walk relies on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Block(NonNull<u8>);
+pub(crate) struct Block(NonNull<u8>);
 
 impl Block {
     /// # Safety
@@ -50,7 +50,7 @@ impl Block {
     /// `addr` must be the header of a block (or epilogue) in a live region,
     /// and the region must outlive every use of the `Block`.
     #[inline]
-    pub unsafe fn at(addr: usize) -> Block {
+    pub(crate) unsafe fn at(addr: usize) -> Block {
         // SAFETY: heap addresses are never null.
         Block(unsafe { NonNull::new_unchecked(addr as *mut u8) })
     }
@@ -61,18 +61,18 @@ impl Block {
     ///
     /// As [`at`](Self::at), for the header [`HEADER`] bytes before `payload`.
     #[inline]
-    pub unsafe fn from_payload(payload: NonNull<u8>) -> Block {
+    pub(crate) unsafe fn from_payload(payload: NonNull<u8>) -> Block {
         // SAFETY: the caller vouches the header is inside the region.
         Block(unsafe { payload.sub(HEADER) })
     }
 
     #[inline]
-    pub fn addr(self) -> usize {
+    pub(crate) fn addr(self) -> usize {
         self.0.as_ptr() as usize
     }
 
     #[inline]
-    pub fn payload(self) -> NonNull<u8> {
+    pub(crate) fn payload(self) -> NonNull<u8> {
         // SAFETY: the payload follows the header inside the block.
         unsafe { self.0.add(HEADER) }
     }
@@ -84,29 +84,29 @@ impl Block {
 
     /// The raw header word.
     #[inline]
-    pub fn header(self) -> usize {
+    pub(crate) fn header(self) -> usize {
         // SAFETY: headers are 4-aligned words inside a live region (the
         // contract of `at`).
         unsafe { self.word().read() as usize }
     }
 
     #[inline]
-    pub fn size(self) -> usize {
+    pub(crate) fn size(self) -> usize {
         self.header() & !FLAGS
     }
 
     #[inline]
-    pub fn is_used(self) -> bool {
+    pub(crate) fn is_used(self) -> bool {
         self.header() & USED != 0
     }
 
     #[inline]
-    pub fn prev_used(self) -> bool {
+    pub(crate) fn prev_used(self) -> bool {
         self.header() & PREV_USED != 0
     }
 
     #[inline]
-    pub fn is_special(self) -> bool {
+    pub(crate) fn is_special(self) -> bool {
         self.header() & SPECIAL != 0
     }
 
@@ -117,7 +117,7 @@ impl Block {
     /// The block's first 8 bytes must be heap memory the caller may write,
     /// and the heap must tile again once the caller is done.
     #[inline]
-    pub unsafe fn set_header(self, size: usize, flags: usize) {
+    pub(crate) unsafe fn set_header(self, size: usize, flags: usize) {
         debug_assert!(size.is_multiple_of(GRANULE) && size <= MAX_BLOCK && flags & !FLAGS == 0);
         // SAFETY: forwarded.
         unsafe { self.word().write((size | flags) as u32) }
@@ -130,7 +130,7 @@ impl Block {
     ///
     /// All `size` bytes must be heap memory the caller may write.
     #[inline]
-    pub unsafe fn set_free(self, size: usize) {
+    pub(crate) unsafe fn set_free(self, size: usize) {
         // SAFETY: the header and the last word of the block are inside it.
         unsafe {
             self.set_header(size, PREV_USED);
@@ -141,7 +141,7 @@ impl Block {
     /// The footer: the last word of the block, which a free block sets to
     /// its size (for a used block, the caller's last bytes).
     #[inline]
-    pub fn footer(self) -> usize {
+    pub(crate) fn footer(self) -> usize {
         // SAFETY: the block's last word lies inside it, in the region.
         unsafe { self.0.add(self.size() - FOOTER).cast::<u32>().read() as usize }
     }
@@ -156,7 +156,7 @@ impl Block {
     ///
     /// [`TagHeap::used_block`]: super::TagHeap::used_block
     #[inline]
-    pub unsafe fn next(self) -> Block {
+    pub(crate) unsafe fn next(self) -> Block {
         // SAFETY: a block is followed by a block or the epilogue, in the same region.
         Block(unsafe { self.0.add(self.size()) })
     }
@@ -167,7 +167,7 @@ impl Block {
     ///
     /// `prev_used()` must be false.
     #[inline]
-    pub unsafe fn prev_free(self) -> Block {
+    pub(crate) unsafe fn prev_free(self) -> Block {
         // SAFETY: the previous block is free, so the word before us is its footer.
         unsafe {
             let size = self.0.sub(FOOTER).cast::<u32>().read() as usize;
@@ -181,7 +181,7 @@ impl Block {
     ///
     /// As [`set_header`](Self::set_header).
     #[inline]
-    pub unsafe fn set_prev_used(self, used: bool) {
+    pub(crate) unsafe fn set_prev_used(self, used: bool) {
         let h = self.header();
         // SAFETY: forwarded.
         unsafe { self.word().write((if used { h | PREV_USED } else { h & !PREV_USED }) as u32) }
@@ -192,7 +192,7 @@ impl Block {
 /// Opaque: the link sits [`HEADER`] bytes in, 8-aligned because blocks
 /// start 4 bytes before an 8-byte boundary, which no Rust struct layout
 /// with a 4-byte field in front of a `Link` would give.
-pub struct FreeBlock {
+pub(crate) struct FreeBlock {
     _opaque: [u8; 0],
 }
 
@@ -214,7 +214,7 @@ unsafe impl Linked for FreeBlock {
 impl FreeBlock {
     /// The list element of a free block.
     #[inline]
-    pub fn of(block: Block) -> NonNull<FreeBlock> {
+    pub(crate) fn of(block: Block) -> NonNull<FreeBlock> {
         block.0.cast()
     }
 
@@ -226,7 +226,7 @@ impl FreeBlock {
     /// [`FreeIndex::insert`](super::FreeIndex::insert), whose contract is a
     /// free block of the heap).
     #[inline]
-    pub unsafe fn block(this: NonNull<FreeBlock>) -> Block {
+    pub(crate) unsafe fn block(this: NonNull<FreeBlock>) -> Block {
         Block(this.cast())
     }
 }
@@ -235,13 +235,13 @@ impl FreeBlock {
 /// through [`FreeIndex::insert`](super::FreeIndex::insert), whose contract
 /// is a free block of the heap: turning it back into a `Block` is sound.
 #[inline]
-pub fn blocks(list: &List<FreeBlock>) -> impl Iterator<Item = Block> + '_ {
+pub(crate) fn blocks(list: &List<FreeBlock>) -> impl Iterator<Item = Block> + '_ {
     list.iter().map(|e| Block(e.cast()))
 }
 
 /// The first block on a free list.
 #[inline]
-pub fn front_block(list: &List<FreeBlock>) -> Option<Block> {
+pub(crate) fn front_block(list: &List<FreeBlock>) -> Option<Block> {
     list.front().map(|e| Block(e.cast()))
 }
 
@@ -251,7 +251,7 @@ pub fn front_block(list: &List<FreeBlock>) -> Option<Block> {
 /// so that carving one from a correctly placed block leaves the next block
 /// correctly placed too.
 #[inline]
-pub fn block_size_for(size: usize, align: usize) -> Option<usize> {
+pub(crate) fn block_size_for(size: usize, align: usize) -> Option<usize> {
     let granule = if align >= 16 { 16 } else { GRANULE };
     let size = align_up(size.checked_add(HEADER)?, granule)?;
     Some(size.max(MIN_BLOCK))

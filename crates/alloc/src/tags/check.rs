@@ -11,7 +11,7 @@ impl<I: FreeIndex> TagHeap<I> {
     /// invariants on the way: blocks tile each region exactly, `PREV_USED`
     /// mirrors the previous block, free blocks have matching footers and are
     /// never adjacent, and each region ends with its epilogue.
-    pub fn walk(&self, regions: &[Region], visit: &mut dyn FnMut(Block)) -> Result<(), HeapError> {
+    pub(crate) fn walk(&self, regions: &[Region], visit: &mut dyn FnMut(Block)) -> Result<(), HeapError> {
         for region in regions {
             let mut at = region.start + FIRST_BLOCK;
             let mut prev_used = true;
@@ -72,7 +72,7 @@ impl<I: FreeIndex> TagHeap<I> {
     /// blocks walked are exactly as many, and as large, as those indexed.
     /// Used blocks are reported through `used`, which maps a used block to
     /// what the caller sees (a policy may keep several in one, as slab runs do).
-    pub fn check(
+    pub(crate) fn check(
         &self,
         regions: &[Region],
         used: &mut dyn FnMut(Block, &mut Totals) -> Result<(), HeapError>,
@@ -102,7 +102,7 @@ impl<I: FreeIndex> TagHeap<I> {
 }
 
 /// The usual view of a used block: its payload and usable size.
-pub fn used_block_info(block: Block) -> BlockInfo {
+pub(crate) fn used_block_info(block: Block) -> BlockInfo {
     let size = block.size();
     BlockInfo {
         addr: block.payload().as_ptr() as usize,
@@ -113,7 +113,7 @@ pub fn used_block_info(block: Block) -> BlockInfo {
 }
 
 /// Checks that an indexed block is free and has the size its bin promises.
-pub fn check_indexed(block: Block, min: usize, max: usize) -> Result<usize, HeapError> {
+pub(crate) fn check_indexed(block: Block, min: usize, max: usize) -> Result<usize, HeapError> {
     let (header, size) = (block.header(), block.size());
     ensure(header & USED == 0, "a used block is in the free index", block.addr(), header, 0)?;
     ensure(size >= min && size < max, "a free block is in the wrong bin", block.addr(), size, min)?;
@@ -121,6 +121,6 @@ pub fn check_indexed(block: Block, min: usize, max: usize) -> Result<usize, Heap
 }
 
 /// A free block as a walk reports it.
-pub fn free_block_info(block: Block) -> BlockInfo {
+pub(crate) fn free_block_info(block: Block) -> BlockInfo {
     BlockInfo { addr: block.addr(), size: block.size(), usable: 0, state: BlockState::Free }
 }

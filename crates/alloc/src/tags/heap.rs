@@ -13,7 +13,7 @@ use crate::region::Region;
 use crate::source::align_up;
 
 /// Where a policy keeps its free blocks and how it picks one.
-pub trait FreeIndex {
+pub(crate) trait FreeIndex {
     /// Adds a free block (header and footer already written).
     ///
     /// # Safety
@@ -38,12 +38,12 @@ pub trait FreeIndex {
 }
 
 /// A boundary-tag heap over a policy's free index.
-pub struct TagHeap<I: FreeIndex> {
-    pub index: I,
+pub(crate) struct TagHeap<I: FreeIndex> {
+    pub(crate) index: I,
 }
 
 impl<I: FreeIndex> TagHeap<I> {
-    pub const fn new(index: I) -> TagHeap<I> {
+    pub(crate) const fn new(index: I) -> TagHeap<I> {
         TagHeap { index }
     }
 
@@ -55,7 +55,7 @@ impl<I: FreeIndex> TagHeap<I> {
     /// The memory must be fresh heap memory of the caller's; `start` and
     /// `len` multiples of 16; `extends` true only if the last region ends at
     /// `start`.
-    pub unsafe fn add_memory(&mut self, start: usize, len: usize, extends: bool) {
+    pub(crate) unsafe fn add_memory(&mut self, start: usize, len: usize, extends: bool) {
         // SAFETY: per the caller, the memory and (if extends) the old epilogue are ours.
         unsafe {
             let (block, size, prev_used) = if extends {
@@ -82,7 +82,7 @@ impl<I: FreeIndex> TagHeap<I> {
 
     /// Allocates a block for `size` bytes at `align` (a power of two);
     /// returns the payload and its usable size.
-    pub fn alloc(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+    pub(crate) fn alloc(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
         let need = block_size_for(size, align)?;
         let block = self.index.find(need)?;
         if align <= GRANULE || (block.payload().as_ptr() as usize).is_multiple_of(align) {
@@ -110,7 +110,7 @@ impl<I: FreeIndex> TagHeap<I> {
     ///
     /// `block` must be free, indexed, at least `need` bytes.
     #[inline]
-    pub unsafe fn carve(&mut self, block: Block, need: usize) -> (NonNull<u8>, usize) {
+    pub(crate) unsafe fn carve(&mut self, block: Block, need: usize) -> (NonNull<u8>, usize) {
         // SAFETY: per the caller.
         unsafe {
             let used = self.carve_at(block, block.addr(), need, 0);
@@ -128,7 +128,7 @@ impl<I: FreeIndex> TagHeap<I> {
     /// `block` must be free and indexed; `[at, at + size)` must lie inside
     /// it, 8-aligned, with `at - block` either 0 or at least MIN_BLOCK.
     #[inline]
-    pub unsafe fn carve_at(&mut self, block: Block, at: usize, size: usize, flags: usize) -> Block {
+    pub(crate) unsafe fn carve_at(&mut self, block: Block, at: usize, size: usize, flags: usize) -> Block {
         // SAFETY: per the caller; every header written lies inside `block`.
         unsafe {
             self.index.remove(block);
@@ -163,7 +163,7 @@ impl<I: FreeIndex> TagHeap<I> {
     /// # Safety
     ///
     /// `ptr` must lie inside `region`, at least [`HEADER`] bytes in.
-    pub unsafe fn used_block(&self, ptr: NonNull<u8>, region: Region) -> Result<Block, Misuse> {
+    pub(crate) unsafe fn used_block(&self, ptr: NonNull<u8>, region: Region) -> Result<Block, Misuse> {
         let addr = ptr.as_ptr() as usize;
         if !addr.is_multiple_of(GRANULE) {
             return Err(Misuse::Misaligned);
@@ -203,7 +203,7 @@ impl<I: FreeIndex> TagHeap<I> {
     ///
     /// `block` must be a used block of this heap (see [`used_block`](Self::used_block)).
     #[inline]
-    pub unsafe fn release(&mut self, block: Block) -> usize {
+    pub(crate) unsafe fn release(&mut self, block: Block) -> usize {
         // SAFETY: per the caller; neighbours are blocks of the same region.
         unsafe {
             let mut start = block;
@@ -242,7 +242,7 @@ impl<I: FreeIndex> TagHeap<I> {
     /// # Safety
     ///
     /// `block` must be a used block of this heap.
-    pub unsafe fn resize(&mut self, block: Block, new_size: usize) -> Option<usize> {
+    pub(crate) unsafe fn resize(&mut self, block: Block, new_size: usize) -> Option<usize> {
         let need = block_size_for(new_size, GRANULE)?;
         // SAFETY: per the caller; the successor is a block of the same region.
         unsafe {
@@ -283,7 +283,7 @@ impl<I: FreeIndex> TagHeap<I> {
     /// # Safety
     ///
     /// `last` must be a region of this heap.
-    pub unsafe fn top(&self, last: Region) -> Option<Block> {
+    pub(crate) unsafe fn top(&self, last: Region) -> Option<Block> {
         // SAFETY: the epilogue is the last word of the region.
         unsafe {
             let epilogue = Block::at(last.end - EPILOGUE);
@@ -298,7 +298,7 @@ impl<I: FreeIndex> TagHeap<I> {
     ///
     /// `last` must be the heap's last region and `len` at most the size of
     /// its free top block.
-    pub unsafe fn cut_top(&mut self, last: Region, len: usize) {
+    pub(crate) unsafe fn cut_top(&mut self, last: Region, len: usize) {
         // SAFETY: per the caller; the new epilogue lies inside the old top block.
         unsafe {
             let top = self.top(last).expect("the caller checked the top block is free");

@@ -31,14 +31,14 @@ use crate::report::{Cell, Column, Failed, Format, Table, column};
 
 /// Settings for a run of the experiment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
+pub(crate) struct Options {
     /// RLIMIT_AS for each contender, in bytes.
-    pub limit: u64,
-    pub seed: Seed,
-    pub lineup: Lineup,
-    pub pattern: Pattern,
-    pub sizes: Sizes,
-    pub format: Format,
+    pub(crate) limit: u64,
+    pub(crate) seed: Seed,
+    pub(crate) lineup: Lineup,
+    pub(crate) pattern: Pattern,
+    pub(crate) sizes: Sizes,
+    pub(crate) format: Format,
 }
 
 impl Default for Options {
@@ -56,7 +56,7 @@ impl Default for Options {
 
 /// Where the request stream's seed comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Seed {
+pub(crate) enum Seed {
     Fixed(u64),
     /// From the 16 bytes the kernel passes in AT_RANDOM.
     Random,
@@ -68,22 +68,22 @@ const WORKING_ROOM: u64 = 256 << 10;
 
 /// One contender's results, as its process sends them back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    pub outcome: Outcome,
+pub(crate) struct Report {
+    pub(crate) outcome: Outcome,
     /// At the first failure: bytes held from the kernel, and system calls.
-    pub kernel_bytes: u64,
-    pub brk_calls: u64,
-    pub mmap_calls: u64,
-    pub munmap_calls: u64,
+    pub(crate) kernel_bytes: u64,
+    pub(crate) brk_calls: u64,
+    pub(crate) mmap_calls: u64,
+    pub(crate) munmap_calls: u64,
     /// Time from the first request to the failure.
-    pub elapsed_ns: u64,
+    pub(crate) elapsed_ns: u64,
     /// The program break before the first request, at the failure, and
     /// after every block was freed.
-    pub break_start: u64,
-    pub break_at_failure: u64,
-    pub break_after_free: u64,
+    pub(crate) break_start: u64,
+    pub(crate) break_at_failure: u64,
+    pub(crate) break_after_free: u64,
     /// Bytes still held from the kernel after every block was freed.
-    pub kernel_bytes_after_free: u64,
+    pub(crate) kernel_bytes_after_free: u64,
 }
 
 impl Wire<15> for Report {
@@ -144,7 +144,7 @@ impl Wire<15> for Report {
 }
 
 /// Runs the experiment.
-pub fn run(options: &Options, startup: &Startup) -> Exit {
+pub(crate) fn run(options: &Options, startup: &Startup) -> Exit {
     let seed = match options.seed {
         Seed::Fixed(n) => n,
         Seed::Random => seed_from_auxv(startup),

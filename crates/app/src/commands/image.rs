@@ -12,12 +12,12 @@ use crate::Exit;
 const MAPS_BUFFER: usize = 16 * 1024;
 
 /// Whether a `/proc/PID/maps` text has a `[heap]` line.
-pub fn maps_have_heap(maps: &[u8]) -> bool {
+pub(crate) fn maps_have_heap(maps: &[u8]) -> bool {
     maps.split(|&b| b == b'\n').any(|line| line.ends_with(b"[heap]"))
 }
 
 /// Prints the process image.
-pub fn run(startup: &Startup) -> Exit {
+pub(crate) fn run(startup: &Startup) -> Exit {
     let auxv = &startup.auxv;
     println!("tmalloc {}: the process as the kernel started it\n", env!("CARGO_PKG_VERSION"));
     print_segments();
@@ -49,7 +49,7 @@ pub fn run(startup: &Startup) -> Exit {
 }
 
 /// The segment boundaries, from the symbols linker.ld defines.
-pub fn print_segments() {
+pub(crate) fn print_segments() {
     let image = image::image();
     println!("Segments (symbols from linker.ld):");
     println!("  {:#010x}  __executable_start  R    ELF header, program headers, .rodata", image.start);
@@ -70,7 +70,7 @@ pub fn print_segments() {
 
 /// `/proc/self/maps`, each line after `indent`, and whether there is a
 /// `[heap]` line. Returns false if the file could not be read.
-pub fn print_maps(indent: &str) -> bool {
+pub(crate) fn print_maps(indent: &str) -> bool {
     let mut buf = [0u8; MAPS_BUFFER];
     match fs::read_into(c"/proc/self/maps", &mut buf) {
         Ok((maps, truncated)) => {

@@ -4,6 +4,6 @@
 //! - [`replay`]: `--trace FILE...`, recorded traces replayed.
 //! - [`image`]: `--image`, the process as the kernel started it.
 
-pub mod consume;
-pub mod image;
-pub mod replay;
+pub(crate) mod consume;
+pub(crate) mod image;
+pub(crate) mod replay;

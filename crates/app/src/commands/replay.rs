@@ -28,30 +28,30 @@ use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
 
 /// The most trace files one command replays.
-pub const MAX_TRACES: usize = 32;
+pub(crate) const MAX_TRACES: usize = 32;
 
 /// The default heap room per contender when replaying traces.
-pub const DEFAULT_TRACE_LIMIT: u64 = 1 << 30;
+pub(crate) const DEFAULT_TRACE_LIMIT: u64 = 1 << 30;
 
 /// Settings for replaying traces.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplayOptions<'a> {
+pub(crate) struct ReplayOptions<'a> {
     files: [&'a [u8]; MAX_TRACES],
     file_count: usize,
     /// RLIMIT_AS for each contender, beyond what the process maps already
     /// (the binary and the decoded trace).
-    pub heap_limit: u64,
-    pub lineup: Lineup,
-    pub format: Format,
-    pub strict: bool,
+    pub(crate) heap_limit: u64,
+    pub(crate) lineup: Lineup,
+    pub(crate) format: Format,
+    pub(crate) strict: bool,
 }
 
 /// More than [`MAX_TRACES`] files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooManyTraces;
+pub(crate) struct TooManyTraces;
 
 impl<'a> ReplayOptions<'a> {
-    pub const fn new() -> ReplayOptions<'a> {
+    pub(crate) const fn new() -> ReplayOptions<'a> {
         ReplayOptions {
             files: [&[]; MAX_TRACES],
             file_count: 0,
@@ -62,11 +62,11 @@ impl<'a> ReplayOptions<'a> {
         }
     }
 
-    pub fn files(&self) -> &[&'a [u8]] {
+    pub(crate) fn files(&self) -> &[&'a [u8]] {
         &self.files[..self.file_count]
     }
 
-    pub fn add_file(&mut self, file: &'a [u8]) -> Result<(), TooManyTraces> {
+    pub(crate) fn add_file(&mut self, file: &'a [u8]) -> Result<(), TooManyTraces> {
         *self.files.get_mut(self.file_count).ok_or(TooManyTraces)? = file;
         self.file_count += 1;
         Ok(())
@@ -122,7 +122,7 @@ struct Sums {
 
 /// Runs the replay: [`Exit::Usage`] for a bad trace, [`Exit::Failure`] if
 /// a contender crashed or changed a block's contents.
-pub fn run(options: &ReplayOptions<'_>) -> Exit {
+pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     let files = options.files();
     let mut traces: [Option<Trace>; MAX_TRACES] = [const { None }; MAX_TRACES];
     for (name, slot) in files.iter().zip(&mut traces) {

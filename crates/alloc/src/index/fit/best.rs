@@ -5,7 +5,7 @@
 use crate::list::List;
 use crate::tags::{Block, FreeBlock, blocks};
 
-pub fn pick(list: &List<FreeBlock>, size: usize) -> Option<Block> {
+pub(crate) fn pick(list: &List<FreeBlock>, size: usize) -> Option<Block> {
     let mut best: Option<(Block, usize)> = None;
     for block in blocks(list) {
         let s = block.size();

@@ -6,6 +6,6 @@
 use crate::list::List;
 use crate::tags::{Block, FreeBlock, blocks};
 
-pub fn pick(list: &List<FreeBlock>, size: usize) -> Option<Block> {
+pub(crate) fn pick(list: &List<FreeBlock>, size: usize) -> Option<Block> {
     blocks(list).find(|&b| b.size() >= size)
 }

@@ -23,7 +23,7 @@ use crate::tags::{Block, FreeBlock, FreeIndex, MIN_BLOCK, TagHeap, blocks, check
 
 /// How a fit policy picks a free block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
+pub(crate) enum Rule {
     First,
     Next,
     Best,
@@ -31,7 +31,7 @@ pub enum Rule {
 }
 
 /// One free list searched by a [`Rule`].
-pub struct FreeList {
+pub(crate) struct FreeList {
     list: List<FreeBlock>,
     rule: Rule,
     /// Where next fit's next search starts: the block after the last one
@@ -44,14 +44,14 @@ pub struct FreeList {
 unsafe impl Send for FreeList {}
 
 /// A boundary-tag heap over one free list: the type of all four fit policies.
-pub type FitHeap = TagHeap<FreeList>;
+pub(crate) type FitHeap = TagHeap<FreeList>;
 
 impl FreeList {
-    pub const fn new(rule: Rule) -> FreeList {
+    pub(crate) const fn new(rule: Rule) -> FreeList {
         FreeList { list: List::new(), rule, rover: None }
     }
 
-    pub fn rule(&self) -> Rule {
+    pub(crate) fn rule(&self) -> Rule {
         self.rule
     }
 }

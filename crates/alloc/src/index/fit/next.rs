@@ -11,7 +11,11 @@ use core::ptr::NonNull;
 use crate::list::List;
 use crate::tags::{Block, FreeBlock};
 
-pub fn pick(list: &List<FreeBlock>, rover: &mut Option<NonNull<FreeBlock>>, size: usize) -> Option<Block> {
+pub(crate) fn pick(
+    list: &List<FreeBlock>,
+    rover: &mut Option<NonNull<FreeBlock>>,
+    size: usize,
+) -> Option<Block> {
     let start = rover.or_else(|| list.front())?;
     // From the rover to the end, then from the front up to the rover.
     // SAFETY: the rover is always a listed block (FreeList::remove moves it on).
