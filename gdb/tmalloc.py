@@ -543,7 +543,7 @@ usable bytes, which `tmalloc stats` reports as live."""
         blocks = [*heap.walk(slots), *heap.large_blocks()]
         for b in blocks:
             usable = b.usable if b.state in ("used", "mmapped", "used-slots") else ""
-            print(f"  {b.addr:#18x} {b.size:>10} {usable:>10}  {b.state:<10} {b.detail}")
+            print(f"  {b.addr:#18x} {b.size:>10} {usable:>10}  {b.state:<10} {b.detail}".rstrip())
         counted = totals(blocks)
         print(
             f"total: {pretty(counted['used'])} used blocks, {pretty(counted['used_bytes'])} usable bytes; "

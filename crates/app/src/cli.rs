@@ -40,7 +40,8 @@ Options:
                           [default: seed]
       --format table|csv  The whole story, or the results table as CSV
                           [default: table]
-      --trace FILE...     Replay these traces; the last row averages them
+      --trace FILE...     Replay these traces (at most 32); the last row
+                          averages them
       --strict            Make valgrind lines that cannot be paired errors
       --image             Print the process image as the kernel started it
   -h, --help              Print this help and exit

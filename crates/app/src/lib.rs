@@ -24,7 +24,8 @@ mod report;
 
 #[cfg(debug_assertions)]
 use tmalloc_rt::fmt::Lossy;
-use tmalloc_rt::{Startup, eprintln, print, println};
+use tmalloc_rt::{Startup, eprintln, print, println, process};
+use tmalloc_sys as sys;
 
 use cli::Command;
 
@@ -40,6 +41,12 @@ pub enum Exit {
 
 /// The binary's `main`: parse, dispatch, return the exit status.
 pub fn main(startup: &Startup) -> i32 {
+    // Under gdb, which follows the experiment's children and detaches from
+    // the parent: the parent would run on after gdb quits, printing into the
+    // terminal. It ends with its debugger instead.
+    if process::traced() {
+        let _ = sys::set_parent_death_signal(sys::signal::SIGKILL);
+    }
     #[cfg(debug_assertions)]
     if let Some(fault) = startup.env(faults::VAR)
         && !faults::inject(fault)

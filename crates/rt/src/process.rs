@@ -112,11 +112,21 @@ pub fn limit_address_space(bytes: u64) -> Result<(), Errno> {
 /// The bytes this process maps now (`VmSize` in `/proc/self/status`): what
 /// `RLIMIT_AS` counts.
 pub fn mapped_bytes() -> Option<u64> {
+    Some(status_field(b"VmSize:")? * 1024)
+}
+
+/// Whether a debugger traces this process (`TracerPid` in `/proc/self/status`).
+pub fn traced() -> bool {
+    status_field(b"TracerPid:").is_some_and(|pid| pid != 0)
+}
+
+/// The number after `name` in `/proc/self/status`.
+fn status_field(name: &[u8]) -> Option<u64> {
     let mut buf = [0u8; 4096];
     let (status, _) = fs::read_into(c"/proc/self/status", &mut buf).ok()?;
-    let line = status.split(|&b| b == b'\n').find(|l| l.starts_with(b"VmSize:"))?;
-    let digits: &[u8] = line[7..].trim_ascii().split(|&b| b == b' ').next()?;
-    Some(crate::parse::parse_u64(digits)? * 1024)
+    let line = status.split(|&b| b == b'\n').find(|l| l.starts_with(name))?;
+    let digits: &[u8] = line[name.len()..].trim_ascii().split(|&b| b == b' ').next()?;
+    crate::parse::parse_u64(digits)
 }
 
 /// Nanoseconds on the monotonic clock.
@@ -149,5 +159,6 @@ mod tests {
         });
         assert_eq!(killed.err(), Some(ChildFailed::Ended(ExitStatus::Signaled(sys::signal::SIGKILL))));
         assert!(mapped_bytes().unwrap() > 0);
+        assert!(!traced(), "the tests do not run under a debugger");
     }
 }

@@ -366,6 +366,14 @@ pub fn unblock_signal(sig: i32) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// `prctl(PR_SET_PDEATHSIG, sig)`: the kernel sends `sig` to this process
+/// when the thread that created it exits.
+pub fn set_parent_death_signal(sig: i32) -> Result<(), Errno> {
+    const PR_SET_PDEATHSIG: usize = 1;
+    // SAFETY: the call only records a signal number in the kernel.
+    result(unsafe { syscall2(Sysno::prctl as usize, PR_SET_PDEATHSIG, sig as usize) }).map(drop)
+}
+
 /// Ends the process with SIGABRT, as `abort(3)` does: unblocks the signal
 /// and sends it; if a handler caught it or it was ignored, restores the
 /// default action and sends it again; exits with the status a shell

@@ -14,7 +14,14 @@
 //! ```
 //!
 //! - `size` counts the whole block, header included; it is a multiple of 8
-//!   and at least [`MIN_BLOCK`] (24), so its low three bits hold flags.
+//!   and at least [`MIN_BLOCK`] (24), so its low three bits hold flags:
+//!
+//!   | bit | name        | meaning                                                   |
+//!   |-----|-------------|-----------------------------------------------------------|
+//!   | 0   | `USED`      | the block is in use                                       |
+//!   | 1   | `PREV_USED` | the block before is in use, so there is no footer to read |
+//!   | 2   | `SPECIAL`   | a used block the policy uses itself (slab-tlsf: a run)    |
+//!
 //!   Blocks start 4 bytes before an 8-byte boundary, so payloads are
 //!   8-aligned behind a 4-byte header: half the time the header fits in
 //!   bytes that rounding to 8 would have wasted anyway.
