@@ -132,19 +132,6 @@ impl SlabTlsf {
         }
         top_free
     }
-
-    /// The tagged block whose payload is `ptr`, refusing a run itself: a
-    /// pointer just past a run's tag is its header, never a block of the
-    /// caller's (the run map would have routed a slot to `used_slot`).
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must lie in `region`, which must be a region of this heap.
-    unsafe fn tagged_block(&self, ptr: NonNull<u8>, region: Region) -> Result<Block, Misuse> {
-        // SAFETY: forwarded from the caller.
-        let block = unsafe { self.tags.used_block(ptr, region)? };
-        if block.is_special() { Err(Misuse::InvalidPointer) } else { Ok(block) }
-    }
 }
 
 impl Policy for SlabTlsf {
@@ -178,10 +165,11 @@ impl Policy for SlabTlsf {
                 return Ok(Freed { usable: CLASSES[c], top_free });
             }
         }
-        // SAFETY: forwarded from the caller.
-        let block = unsafe { self.tagged_block(ptr, region)? };
+        // SAFETY: forwarded from the caller (used_block refuses a run's own
+        // header as not the caller's block).
+        let block = unsafe { self.tags.used_block(ptr, region)? };
         let usable = block.size() - HEADER;
-        // SAFETY: tagged_block validated a used block of this heap.
+        // SAFETY: used_block validated a used block of this heap.
         Ok(Freed { usable, top_free: unsafe { self.tags.release(block) } })
     }
 
@@ -191,7 +179,7 @@ impl Policy for SlabTlsf {
             return unsafe { Run::used_slot(run, ptr).map(|c| CLASSES[c]) };
         }
         // SAFETY: forwarded from the caller.
-        Ok(unsafe { self.tagged_block(ptr, region)? }.size() - HEADER)
+        Ok(unsafe { self.tags.used_block(ptr, region)? }.size() - HEADER)
     }
 
     unsafe fn resize(
@@ -205,9 +193,9 @@ impl Policy for SlabTlsf {
             let c = unsafe { Run::used_slot(run, ptr)? };
             return Ok((new_size <= CLASSES[c]).then_some(CLASSES[c]));
         }
-        // SAFETY: forwarded from the caller; tagged_block validated the block.
+        // SAFETY: forwarded from the caller; used_block validated the block.
         unsafe {
-            let block = self.tagged_block(ptr, region)?;
+            let block = self.tags.used_block(ptr, region)?;
             Ok(self.tags.resize(block, new_size))
         }
     }

@@ -158,7 +158,8 @@ impl<I: FreeIndex> TagHeap<I> {
         }
     }
 
-    /// The used block whose payload is `ptr`, after cheap checks.
+    /// The caller's used block whose payload is `ptr`, after cheap checks:
+    /// not a free block, not one the policy keeps for itself (`SPECIAL`).
     ///
     /// # Safety
     ///
@@ -182,6 +183,11 @@ impl<I: FreeIndex> TagHeap<I> {
         }
         // SAFETY: a header whose size tiles the region from here: a block.
         let block = unsafe { Block::from_payload(ptr) };
+        if block.is_special() {
+            // The policy's own block (slab-tlsf: a run): a pointer just past
+            // its tag is its header, never a block of the caller's.
+            return Err(Misuse::InvalidPointer);
+        }
         if !block.is_used() {
             // A free block's header: a second free, unless the word only
             // happens to look like one.
