@@ -148,7 +148,7 @@ impl<const FD: i32, const N: usize> Default for Stream<FD, N> {
 }
 
 /// Standard output, fully buffered.
-pub static STDOUT: Stream<1, 8192> = Stream::new();
+pub static STDOUT: Stream<1, 4096> = Stream::new();
 /// Standard error, one `write` per message.
 pub static STDERR: Stream<2, 1024> = Stream::new();
 
