@@ -211,8 +211,9 @@ def locate(expr):
     sym = gdb.lookup_static_symbol(GLOBAL_HEAP) or gdb.lookup_global_symbol(GLOBAL_HEAP)
     if sym is None:
         raise HeapError("no tmalloc debug info here: load the debug binary, target/debug/tmalloc")
-    cell = sym.value()["value"]["value"]
-    if not bool(cell["ready"]):
+    heap = sym.value()["value"]["value"]["heap"]  # Option<NonNull<Tmalloc<Brk>>>
+    variants = [f.name for f in heap.type.fields() if not f.artificial and f.name]
+    if variants != ["Some"]:
         raise HeapError(
             "no heap yet: nothing in this process has called tmalloc "
             "(try `print (void*) tmalloc(64)`)"
@@ -223,7 +224,7 @@ def locate(expr):
             "; LOCKED: a tmalloc call is in progress, the heap may be mid-update, and a tmalloc() "
             "called from gdb would wait forever (`tmalloc finish` first)"
         )
-    return as_tmalloc(cell["heap"]), where
+    return as_tmalloc(heap["Some"]["__0"]["pointer"].dereference()), where
 
 
 # ---------------------------------------------------------------- the model
@@ -341,12 +342,13 @@ class Heap:
 
     def large_blocks(self):
         head_off = field_offset(LIST_TYPE.format(LARGE_TYPE), "head")
-        base_off, len_off = field_offset(LARGE_TYPE, "base"), field_offset(LARGE_TYPE, "map_len")
+        pages_off, lead_off = field_offset(LARGE_TYPE, "pages"), field_offset(LARGE_TYPE, "lead")
         head = read_u64(int(self.value["large"]["list"].address) + head_off)
         seen = 0
         node = head
         while node:
-            base, map_len = read_u64(node + base_off), read_u64(node + len_off)
+            fields = read(node, max(pages_off, lead_off) + 4)
+            base, map_len = node - u32(fields, lead_off), u32(fields, pages_off) * 4096
             payload = node + L("large_header")
             if not base <= node < base + map_len:
                 raise HeapError(f"corrupted large block header at {node:#x}: mapping {base:#x}+{map_len}")

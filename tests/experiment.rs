@@ -91,8 +91,38 @@ fn every_row_adds_up() {
             assert_eq!(num(row, "limit_bytes"), limit);
             let efficiency: f64 = row["efficiency"].parse().unwrap();
             assert!((efficiency - payload as f64 / limit as f64).abs() < 1e-4, "{name}: efficiency");
+            assert_few_kernel_calls(row);
         }
     }
+}
+
+/// No growth and trim going back and forth: over the whole run (the frees
+/// at the end included), `brk`, `mmap` and `munmap` together at most 4 per
+/// MiB of what the contender held at its peak.
+fn assert_few_kernel_calls(row: &Row) {
+    let mib = num(row, "kernel_bytes").div_ceil(1 << 20);
+    let calls = num(row, "brk_calls") + num(row, "mmap_calls") + num(row, "munmap_calls");
+    assert!(calls <= 4 * mib, "{}: {calls} system calls for {mib} MiB", row["contender"]);
+}
+
+/// Past 1 GiB the default policy keeps its slab runs and its speed: it
+/// finishes in a time comparable to tlsf's, which has no runs to lose.
+#[test]
+fn the_default_policy_scales_past_one_gib() {
+    let time = |algo: &str| {
+        let start = std::time::Instant::now();
+        let rows = csv(&["--algo", algo, "--limit", "1536M"]);
+        (start.elapsed().as_secs_f64(), rows)
+    };
+    let (slab_s, slab) = time("slab-tlsf");
+    let (tlsf_s, tlsf) = time("tlsf");
+    for rows in [&slab, &tlsf] {
+        assert_eq!(rows[0]["status"], "ok");
+        assert!(num(&rows[0], "kernel_bytes") > 1 << 30, "{}", rows[0]["contender"]);
+        assert_few_kernel_calls(&rows[0]);
+    }
+    assert!(num(&slab[0], "calls") > num(&tlsf[0], "calls"), "runs still pack the small blocks");
+    assert!(slab_s < 2.0 * tlsf_s + 2.0, "slab-tlsf took {slab_s:.1} s, tlsf {tlsf_s:.1} s");
 }
 
 #[test]

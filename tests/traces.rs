@@ -134,6 +134,7 @@ struct Row {
     peak_heap: Option<u64>,
     utilization: String,
     ns_per_op: String,
+    kernel_calls: u64,
 }
 
 fn replay_csv(args: &[&str]) -> Vec<Row> {
@@ -145,12 +146,14 @@ fn replay_csv(args: &[&str]) -> Vec<Row> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("trace,contender,status,ops,peak_payload_bytes,peak_heap_bytes,utilization,ns_per_op")
+        Some(
+            "trace,contender,status,ops,peak_payload_bytes,peak_heap_bytes,utilization,ns_per_op,kernel_calls"
+        )
     );
     lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            assert_eq!(f.len(), 8, "{l}");
+            assert_eq!(f.len(), 9, "{l}");
             Row {
                 trace: f[0].into(),
                 contender: f[1].into(),
@@ -160,9 +163,18 @@ fn replay_csv(args: &[&str]) -> Vec<Row> {
                 peak_heap: f[5].parse().ok(),
                 utilization: f[6].into(),
                 ns_per_op: f[7].into(),
+                kernel_calls: f[8].parse().unwrap(),
             }
         })
         .collect()
+}
+
+/// No growth and trim going back and forth: `brk`, `mmap` and `munmap`
+/// together (the page map's pages included) at most 4 per MiB of the peak
+/// heap, rounded up.
+fn assert_few_kernel_calls(row: &Row) {
+    let mib = row.peak_heap.unwrap().div_ceil(1 << 20);
+    assert!(row.kernel_calls <= 4 * mib, "{row:?}: {} calls for {mib} MiB", row.kernel_calls);
 }
 
 /// `num / den` to 3 decimals, rounded half up, as the binary prints it.
@@ -189,6 +201,7 @@ fn every_shipped_trace_replays_with_independently_computed_counts() {
             assert!(heap >= want.peak_payload && heap % 4096 == 0, "{row:?}");
             assert_eq!(row.utilization, ratio3(want.peak_payload, heap), "{row:?}");
             assert!(row.ns_per_op.parse::<f64>().unwrap() > 0.0, "{row:?}");
+            assert_few_kernel_calls(row);
         }
     }
     // The average rows: the mean of each contender's utilizations, all ops.
@@ -344,4 +357,46 @@ fn ten_million_operations_replay() {
     let rows = replay_csv(&["--algo", "slab-tlsf", "--trace", path.to_str().unwrap()]);
     std::fs::remove_file(&path).unwrap();
     assert_eq!((rows[0].status.as_str(), rows[0].ops, rows[0].peak_payload), ("ok", OPS, Some(peak)));
+}
+
+/// A heap past 1 GiB, then small blocks coming and going: the default
+/// policy keeps its slab runs (and its speed and utilization) at any size.
+#[test]
+fn a_heap_past_one_gib_keeps_the_default_policy_as_good_as_tlsf() {
+    // 18,000 blocks of 64,000 bytes (1.07 GiB, under the mmap threshold),
+    // then 300,000 operations on small blocks among them.
+    let (big, churn) = (18_000u64, 300_000u64);
+    let mut ops = Vec::new();
+    for id in 0..big {
+        ops.push(format!("a {id} 64000"));
+    }
+    let mut live: Vec<u64> = Vec::new();
+    let mut next = big;
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..churn {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if live.len() < 50_000 && (live.len() < 1000 || !x.is_multiple_of(3)) {
+            let size = [16, 20, 24, 32, 48, 100, 300][(x >> 8) as usize % 7];
+            ops.push(format!("a {next} {size}"));
+            live.push(next);
+            next += 1;
+        } else {
+            let id = live.swap_remove((x >> 16) as usize % live.len());
+            ops.push(format!("f {id}"));
+        }
+    }
+    let text = format!("0\n{next}\n{}\n1\n{}\n", ops.len(), ops.join("\n"));
+    let path = temp_trace("past-1gib.rep", &text);
+    let rows = replay_csv(&["--algo", "slab-tlsf,tlsf", "--limit", "2G", "--trace", path.to_str().unwrap()]);
+    let (slab, tlsf) = (&rows[0], &rows[1]);
+    assert_eq!((slab.status.as_str(), tlsf.status.as_str()), ("ok", "ok"), "{rows:?}");
+    assert!(slab.peak_heap.unwrap() > 1 << 30, "{slab:?}");
+    let util = |r: &Row| r.utilization.parse::<f64>().unwrap();
+    assert!(util(slab) >= util(tlsf) - 0.02, "slab-tlsf {} against tlsf {}", util(slab), util(tlsf));
+    let ns = |r: &Row| r.ns_per_op.parse::<f64>().unwrap();
+    assert!(ns(slab) < 4.0 * ns(tlsf) + 100.0, "slab-tlsf {} ns/op against tlsf {}", ns(slab), ns(tlsf));
+    assert_few_kernel_calls(slab);
+    assert_few_kernel_calls(tlsf);
 }

@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 
 use crate::error::{BlockInfo, HeapError, Misuse, Totals, ensure};
 use crate::heap::Heap;
-use crate::large::LargeBlocks;
+use crate::large::{LargeBlocks, LargeHeader};
 use crate::policy::PolicyKind;
 use crate::region::Region;
 use crate::source::Source;
@@ -30,6 +30,11 @@ pub struct Stats {
     pub kernel_bytes: usize,
     /// The most `kernel_bytes` ever held.
     pub peak_kernel_bytes: usize,
+    /// Bytes the process-wide page map holds, and the `mmap` calls that got
+    /// them: shared by every heap of the process, and not in the figures
+    /// above, which are this allocator's own.
+    pub metadata_bytes: usize,
+    pub metadata_mmap_calls: u64,
     pub brk_calls: u64,
     pub mmap_calls: u64,
     pub munmap_calls: u64,
@@ -39,6 +44,15 @@ pub struct Stats {
     pub largest_free: usize,
     /// Large blocks in mappings of their own.
     pub mapped_blocks: usize,
+}
+
+/// Where a block lives.
+#[derive(Clone, Copy)]
+enum Place {
+    /// In this region of the heap.
+    Heap(Region),
+    /// In a mapping of its own, behind this header.
+    Large(NonNull<LargeHeader>),
 }
 
 /// An allocator: one policy over memory from one source, and large blocks
@@ -84,15 +98,27 @@ impl<S: Source> Tmalloc<S> {
         if !align.is_power_of_two() {
             return None;
         }
-        let (ptr, usable) = if size >= MMAP_THRESHOLD {
-            self.large.alloc(self.heap.source_mut(), size, align)?
-        } else {
-            self.heap.alloc(size, align)?
-        };
+        let (ptr, usable) = self.alloc_where(size, align)?;
         self.live_blocks += 1;
         self.live_bytes += usable;
         self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
         Some(ptr)
+    }
+
+    /// A block from the heap, or a mapping of its own if it is large.
+    /// Spare mappings go back before the heap grows.
+    fn alloc_where(&mut self, size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
+        if size >= MMAP_THRESHOLD {
+            let owner = self.heap.owner()?;
+            return self.large.alloc(self.heap.source_mut(), owner, size, align);
+        }
+        if let Some(found) = self.heap.alloc_without_growing(size, align) {
+            return Some(found);
+        }
+        if self.large.release_spares(self.heap.source_mut()) {
+            self.heap.note_memory_returned();
+        }
+        self.heap.alloc(size, align)
     }
 
     /// `count * size` zeroed bytes at `align`; `None` if the product overflows.
@@ -109,15 +135,15 @@ impl<S: Source> Tmalloc<S> {
     /// if anything; the allocator is unchanged in that case.
     pub fn try_free(&mut self, ptr: Option<NonNull<u8>>) -> Result<(), Misuse> {
         let Some(ptr) = ptr else { return Ok(()) };
-        let usable = match self.heap.locate(ptr.as_ptr() as usize) {
+        let usable = match self.place(ptr)? {
             // SAFETY: located just now.
-            Some(region) => unsafe { self.heap.free(ptr, region)? },
-            None => {
-                let header = self.large.find(ptr).ok_or(Misuse::InvalidPointer)?;
+            Place::Heap(region) => unsafe { self.heap.free(ptr, region)? },
+            Place::Large(header) => {
                 let usable = LargeBlocks::usable(header);
-                // SAFETY: found on the live list; the caller gives the block up.
-                unsafe { self.large.free(self.heap.source_mut(), header) };
-                self.heap.note_memory_returned();
+                // SAFETY: found live; the caller gives the block up.
+                if unsafe { self.large.free(self.heap.source_mut(), header) } {
+                    self.heap.note_memory_returned();
+                }
                 usable
             }
         };
@@ -126,12 +152,25 @@ impl<S: Source> Tmalloc<S> {
         Ok(())
     }
 
+    /// Where the block at `ptr` lives, from the page map: a pointer on no
+    /// page of this allocator's is refused without being read.
+    #[inline]
+    fn place(&self, ptr: NonNull<u8>) -> Result<Place, Misuse> {
+        let addr = ptr.as_ptr() as usize;
+        let entry = self.heap.entry(addr).ok_or(Misuse::InvalidPointer)?;
+        if entry.is_large() {
+            let owner = self.heap.owner_if_any().ok_or(Misuse::InvalidPointer)?;
+            return self.large.find(ptr, owner).map(Place::Large);
+        }
+        self.heap.locate(addr).map(Place::Heap).ok_or(Misuse::InvalidPointer)
+    }
+
     /// The usable size of the block at `ptr`.
     pub fn try_usable_size(&self, ptr: NonNull<u8>) -> Result<usize, Misuse> {
-        match self.heap.locate(ptr.as_ptr() as usize) {
+        match self.place(ptr)? {
             // SAFETY: located just now.
-            Some(region) => unsafe { self.heap.usable_size(ptr, region) },
-            None => self.large.find(ptr).map(LargeBlocks::usable).ok_or(Misuse::InvalidPointer),
+            Place::Heap(region) => unsafe { self.heap.usable_size(ptr, region) },
+            Place::Large(header) => Ok(LargeBlocks::usable(header)),
         }
     }
 
@@ -145,18 +184,18 @@ impl<S: Source> Tmalloc<S> {
         align: usize,
     ) -> Result<Option<NonNull<u8>>, Misuse> {
         let old = self.try_usable_size(ptr)?;
-        if let Some(region) = self.heap.locate(ptr.as_ptr() as usize)
-            && size < MMAP_THRESHOLD
-        {
-            // SAFETY: located just now.
-            if let Some(new) = unsafe { self.heap.resize(ptr, region, size)? } {
-                self.live_bytes = self.live_bytes - old + new;
-                self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
-                return Ok(Some(ptr));
+        match self.place(ptr)? {
+            Place::Heap(region) if size < MMAP_THRESHOLD => {
+                // SAFETY: located just now.
+                if let Some(new) = unsafe { self.heap.resize(ptr, region, size)? } {
+                    self.live_bytes = self.live_bytes - old + new;
+                    self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+                    return Ok(Some(ptr));
+                }
             }
-        } else if size <= old && size * 2 >= old {
             // A large block keeps its mapping while it stays at least half used.
-            return Ok(Some(ptr));
+            Place::Large(_) if size <= old && size * 2 >= old => return Ok(Some(ptr)),
+            _ => {}
         }
         let Some(new) = self.alloc(size, align) else { return Ok(None) };
         // SAFETY: both blocks are live and distinct; min(old, size) bytes fit in each.
@@ -198,6 +237,7 @@ impl<S: Source> Tmalloc<S> {
     /// Counters, plus a walk for the free-memory figures.
     pub fn stats(&self) -> Stats {
         let counters = self.heap.source().counters();
+        let (metadata_bytes, metadata_mmap_calls) = crate::pagemap::overhead();
         let mut totals = Totals::default();
         let _ = self.heap.walk(&mut |b| totals.count(&b));
         Stats {
@@ -206,6 +246,8 @@ impl<S: Source> Tmalloc<S> {
             peak_live_bytes: self.peak_live_bytes,
             kernel_bytes: counters.total_bytes(),
             peak_kernel_bytes: counters.peak_bytes,
+            metadata_bytes: metadata_bytes as usize,
+            metadata_mmap_calls,
             brk_calls: counters.brk_calls,
             mmap_calls: counters.mmap_calls,
             munmap_calls: counters.munmap_calls,
@@ -214,5 +256,15 @@ impl<S: Source> Tmalloc<S> {
             largest_free: totals.largest_free,
             mapped_blocks: self.large.len(),
         }
+    }
+}
+
+impl<S: Source> Drop for Tmalloc<S> {
+    /// The large blocks' pages leave the page map (the heap's go with it);
+    /// their memory stays where it is, but spare mappings, which are no
+    /// one's, go back.
+    fn drop(&mut self) {
+        self.large.unmark_all();
+        self.large.release_spares(self.heap.source_mut());
     }
 }

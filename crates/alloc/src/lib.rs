@@ -41,6 +41,7 @@ mod index;
 mod large;
 pub mod layout;
 pub mod list;
+mod pagemap;
 pub mod pattern;
 mod policy;
 mod region;
@@ -53,7 +54,9 @@ pub mod testing;
 
 pub use error::{BlockInfo, BlockState, HeapError, Misuse, Totals};
 pub use front::{MMAP_THRESHOLD, Stats, Tmalloc};
-pub use heap::{GROW_STEP, TOP_PAD, TRIM_THRESHOLD};
+pub use heap::{GROW_STEP, TOP_PAD, growth_ladder};
+pub use large::{SPARE_BYTES, SPARES};
+pub use pagemap::overhead as page_map_overhead;
 pub use policy::PolicyKind;
 pub use region::Region;
 pub use report::misuse;

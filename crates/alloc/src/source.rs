@@ -102,6 +102,12 @@ pub const fn align_up(n: usize, align: usize) -> Option<usize> {
     }
 }
 
+/// A zeroed mapping of `len` bytes for the allocator's own bookkeeping
+/// (the page map's nodes): not heap memory, not any source's.
+pub(crate) fn map_metadata(len: usize) -> Result<NonNull<u8>, Errno> {
+    NonNull::new(sys::mmap_anonymous(len)?).ok_or(Errno::ENOMEM)
+}
+
 /// The program break.
 ///
 /// The first growth asks the kernel where the break is (`brk(0)`); every
@@ -240,8 +246,12 @@ impl Arena {
     /// # Safety
     ///
     /// The memory must be valid for reads and writes, unused by anything
-    /// else, for as long as the arena and every block from it live.
+    /// else, for as long as the arena and every block from it live, and
+    /// `base` must be page-aligned (the heap's pages are its own in the
+    /// process-wide page map; a page shared with something else would not
+    /// be).
     pub unsafe fn new(base: NonNull<u8>, capacity: usize) -> Arena {
+        debug_assert!((base.as_ptr() as usize).is_multiple_of(PAGE), "arenas start on a page");
         Arena { base, capacity, counters: SourceCounters::default() }
     }
 
@@ -288,13 +298,11 @@ impl Source for Arena {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec;
 
     #[test]
     fn arena_grows_contiguously_until_its_budget() {
-        let mut buf = vec![0u8; 4 * PAGE];
-        // SAFETY: the buffer outlives the arena and nothing else uses it.
-        let mut arena = unsafe { Arena::new(NonNull::new(buf.as_mut_ptr()).unwrap(), buf.len()) };
+        let memory = crate::testing::TestMemory::new(4 * PAGE);
+        let mut arena = memory.arena();
         let a = arena.grow(PAGE).unwrap();
         let b = arena.grow(2 * PAGE).unwrap();
         assert_eq!(b.as_ptr() as usize, a.as_ptr() as usize + PAGE, "contiguous");

@@ -102,13 +102,11 @@ impl<S: Source> Source for Faulty<S> {
 mod tests {
     use super::*;
     use crate::source::PAGE;
-    use std::vec;
 
     #[test]
     fn faulty_fails_the_chosen_request_until_cleared() {
-        let mut buf = vec![0u8; 8 * PAGE];
-        // SAFETY: the buffer outlives the arena and nothing else uses it.
-        let arena = unsafe { Arena::new(NonNull::new(buf.as_mut_ptr()).unwrap(), buf.len()) };
+        let memory = TestMemory::new(8 * PAGE);
+        let arena = memory.arena();
         let mut src = Faulty::new(arena, 2);
         assert!(src.grow(PAGE).is_ok());
         assert_eq!(src.grow(PAGE), Err(Errno::ENOMEM));

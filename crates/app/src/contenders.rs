@@ -93,13 +93,21 @@ impl Lineup {
 
 /// An allocator the experiment can account for.
 pub(crate) trait Measured: Allocator {
-    /// System calls made and bytes held.
+    /// System calls made and bytes held for the heap and the allocator's
+    /// own bookkeeping.
     fn counters(&self) -> SourceCounters;
 }
 
 impl<S: Source> Measured for Tmalloc<S> {
+    /// The source's counters, the page map's pages counted as mappings:
+    /// they are tmalloc's calls and address space as much as the heap's.
     fn counters(&self) -> SourceCounters {
-        self.source().counters()
+        let (bytes, calls) = tmalloc_alloc::page_map_overhead();
+        let mut c = self.source().counters();
+        c.mmap_calls += calls;
+        c.mapped_bytes += bytes as usize;
+        c.peak_bytes += bytes as usize;
+        c
     }
 }
 
@@ -108,43 +116,55 @@ mod linked_list {
     use core::alloc::Layout;
     use core::ptr::NonNull;
 
-    use tmalloc_alloc::{Brk, GROW_STEP, PAGE, Source, SourceCounters, align_up};
+    use tmalloc_alloc::{Brk, PAGE, Source, SourceCounters, align_up, growth_ladder};
     use tmalloc_workload::Allocator;
 
     use super::Measured;
 
     /// `linked_list_allocator::Heap` on the program break. It asks for no
     /// memory itself: it is given a region and told when the region grows,
-    /// so this wrapper grows it as tmalloc grows its own heap: a 256 KiB
-    /// step, or just what the request needs when the kernel refuses the step.
+    /// so this wrapper grows it as tmalloc grows its own heap, down the same
+    /// [`growth_ladder`] to just what the request needs.
     pub(crate) struct LinkedList {
         heap: linked_list_allocator::Heap,
         brk: Brk,
         started: bool,
+        /// The smallest growth the kernel refused, not asked for again.
+        refused: usize,
     }
 
     impl LinkedList {
         pub(crate) const fn new() -> LinkedList {
-            LinkedList { heap: linked_list_allocator::Heap::empty(), brk: Brk::new(), started: false }
+            LinkedList {
+                heap: linked_list_allocator::Heap::empty(),
+                brk: Brk::new(),
+                started: false,
+                refused: usize::MAX,
+            }
         }
 
         fn grow(&mut self, need: usize) -> bool {
             let least = align_up(need.saturating_add(2 * PAGE), PAGE).unwrap_or(usize::MAX);
-            for len in [GROW_STEP.max(least), least] {
-                if let Ok(start) = self.brk.grow(len) {
-                    // SAFETY: the break just rose by `len` bytes that nothing
-                    // else uses; they follow the heap's current top (brk is
-                    // contiguous).
-                    unsafe {
-                        if self.started {
-                            self.heap.extend(len);
-                        } else {
-                            self.heap.init(start.as_ptr(), len);
-                            self.started = true;
-                        }
-                    }
-                    return true;
+            for len in growth_ladder(self.heap.size(), least, least) {
+                if len >= self.refused && len != least {
+                    continue;
                 }
+                let Ok(start) = self.brk.grow(len) else {
+                    self.refused = self.refused.min(len);
+                    continue;
+                };
+                // SAFETY: the break just rose by `len` bytes that nothing
+                // else uses; they follow the heap's current top (brk is
+                // contiguous).
+                unsafe {
+                    if self.started {
+                        self.heap.extend(len);
+                    } else {
+                        self.heap.init(start.as_ptr(), len);
+                        self.started = true;
+                    }
+                }
+                return true;
             }
             false
         }

@@ -306,8 +306,15 @@ mod tests {
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(10);
             w.run(&mut t, &mut rng, u64::MAX, &mut |_| {});
             w.free_all(&mut t);
-            let held = t.stats().kernel_bytes;
-            assert!(held <= 1 << 20, "{kind}: {held} bytes still held after freeing everything");
+            // The heap keeps up to twice its last trim (a trim threshold
+            // that only rises keeps brk from going up and down): a quarter
+            // of its peak here, never more than half.
+            let stats = t.stats();
+            let held = stats.kernel_bytes;
+            assert!(
+                held <= stats.peak_kernel_bytes / 2,
+                "{kind}: {held} bytes still held after freeing everything"
+            );
         }
     }
 

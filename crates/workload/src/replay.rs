@@ -169,14 +169,12 @@ unsafe fn intact(slot: &Slot, len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::vec::Vec;
+    use tmalloc_alloc::testing::TestMemory;
     use tmalloc_alloc::{Arena, PolicyKind, Tmalloc};
 
-    fn arena_heap(len: usize) -> (Tmalloc<Arena>, Vec<u64>) {
-        let mut memory = std::vec![0u64; len / 8];
-        // SAFETY: the vector outlives the heap within each test (returned with it).
-        let arena = unsafe { Arena::new(NonNull::new(memory.as_mut_ptr().cast()).unwrap(), len) };
-        (Tmalloc::new(PolicyKind::DEFAULT, arena), memory)
+    fn arena_heap(len: usize) -> (Tmalloc<Arena>, TestMemory) {
+        let memory = TestMemory::new(len);
+        (Tmalloc::new(PolicyKind::DEFAULT, memory.arena()), memory)
     }
 
     fn op(kind: OpKind, slot: u32, size: u64, align_log2: u8) -> Op {

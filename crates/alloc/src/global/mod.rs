@@ -12,27 +12,25 @@
 //! middle) ends the process with SIGABRT and a message naming the call and
 //! the address, as glibc does.
 
-use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use tmalloc_sync::Lock;
 
-use crate::error::{HeapError, Totals};
+use crate::error::{HeapError, Misuse, Totals};
 use crate::front::{Stats, Tmalloc};
 use crate::policy::PolicyKind;
 use crate::report;
-use crate::source::Brk;
+use crate::source::{Brk, PAGE, align_up, map_metadata};
 
 /// The alignment of every `tmalloc` block: enough for any C type.
 pub const MALLOC_ALIGN: usize = 16;
 
-/// The process-wide heap, made on first use. Not an `Option`: its `None`
-/// would be encoded in a field of the allocator, making the 20 KB static
-/// non-zero and so part of the executable file. A flag and `MaybeUninit`
-/// keep it all zero, in `.bss`.
+/// The process-wide heap, made on first use, in a mapping of its own: a
+/// process that never calls `tmalloc` (each of the experiment's contenders,
+/// which build heaps of their own) carries no byte of it, and its size
+/// counts against nobody's `RLIMIT_AS`.
 struct Global {
-    ready: bool,
-    heap: MaybeUninit<Tmalloc<Brk>>,
+    heap: Option<NonNull<Tmalloc<Brk>>>,
 }
 
 // SAFETY: the heap's raw pointers point into memory only the heap uses; the
@@ -41,30 +39,44 @@ unsafe impl Send for Global {}
 
 impl Global {
     fn get(&self) -> Option<&Tmalloc<Brk>> {
-        // SAFETY: `heap` is initialised exactly when `ready` is set.
-        self.ready.then(|| unsafe { self.heap.assume_init_ref() })
+        // SAFETY: a heap made by `set`, alive as long as the process.
+        self.heap.map(|h| unsafe { h.as_ref() })
     }
 
-    fn get_or_init(&mut self) -> &mut Tmalloc<Brk> {
-        if !self.ready {
-            self.set(Tmalloc::new(PolicyKind::DEFAULT, Brk::new()));
+    fn get_or_init(&mut self) -> Option<&mut Tmalloc<Brk>> {
+        if self.heap.is_none() {
+            self.set(Tmalloc::new(PolicyKind::DEFAULT, Brk::new()))?;
         }
-        // SAFETY: initialised just above if it was not.
-        unsafe { self.heap.assume_init_mut() }
+        // SAFETY: made above or before; the lock makes this the only reference.
+        self.heap.map(|mut h| unsafe { h.as_mut() })
     }
 
-    fn set(&mut self, heap: Tmalloc<Brk>) {
-        // The old heap, if any, holds no memory (init_tmalloc checks), so
-        // it is overwritten without a drop: Tmalloc owns nothing to drop.
-        self.heap.write(heap);
-        self.ready = true;
+    /// Puts `heap` in place of the current one (dropped), mapping room for
+    /// it the first time; `None` if that mapping fails.
+    fn set(&mut self, heap: Tmalloc<Brk>) -> Option<()> {
+        match self.heap {
+            // SAFETY: the old heap is ours and nothing refers to it now.
+            Some(old) => unsafe {
+                old.drop_in_place();
+                old.write(heap);
+            },
+            None => {
+                let room = align_up(size_of::<Tmalloc<Brk>>(), PAGE)?;
+                let place = map_metadata(room).ok()?.cast::<Tmalloc<Brk>>();
+                // SAFETY: a fresh mapping, large enough and page-aligned.
+                unsafe { place.write(heap) };
+                self.heap = Some(place);
+            }
+        }
+        Some(())
     }
 }
 
-static HEAP: Lock<Global> = Lock::new(Global { ready: false, heap: MaybeUninit::uninit() });
+static HEAP: Lock<Global> = Lock::new(Global { heap: None });
 
-fn with_heap<R>(f: impl FnOnce(&mut Tmalloc<Brk>) -> R) -> R {
-    f(HEAP.lock().get_or_init())
+/// Runs `f` on the heap; `None` if there is none and none can be made.
+fn with_heap<R>(f: impl FnOnce(&mut Tmalloc<Brk>) -> R) -> Option<R> {
+    HEAP.lock().get_or_init().map(f)
 }
 
 /// Why [`init_tmalloc`] refused.
@@ -72,6 +84,8 @@ fn with_heap<R>(f: impl FnOnce(&mut Tmalloc<Brk>) -> R) -> R {
 pub enum InitError {
     /// The heap already holds memory under another policy.
     HeapInUse(PolicyKind),
+    /// There is no memory for the heap's own bookkeeping.
+    NoMemory,
 }
 
 /// Chooses the policy. Allowed until the heap first takes memory; after
@@ -83,10 +97,7 @@ pub fn init_tmalloc(kind: PolicyKind) -> Result<(), InitError> {
         Some(h) if !h.regions().is_empty() || h.stats().live_blocks > 0 => {
             Err(InitError::HeapInUse(h.kind()))
         }
-        _ => {
-            global.set(Tmalloc::new(kind, Brk::new()));
-            Ok(())
-        }
+        _ => global.set(Tmalloc::new(kind, Brk::new())).ok_or(InitError::NoMemory),
     }
 }
 
@@ -97,27 +108,29 @@ pub fn tmalloc_policy() -> PolicyKind {
 
 /// `malloc`: `size` bytes, 16-byte aligned, or `None`.
 pub fn tmalloc(size: usize) -> Option<NonNull<u8>> {
-    with_heap(|h| h.alloc(size, MALLOC_ALIGN))
+    with_heap(|h| h.alloc(size, MALLOC_ALIGN))?
 }
 
 /// `size` bytes at `align` (a power of two): no padding beyond what the
 /// alignment needs, so 8-byte-aligned callers may get 8-byte granularity.
 pub fn tmalloc_aligned(size: usize, align: usize) -> Option<NonNull<u8>> {
-    with_heap(|h| h.alloc(size, align))
+    with_heap(|h| h.alloc(size, align))?
 }
 
 /// `calloc`: `count * size` zeroed bytes; `None` if the product overflows.
 pub fn tcalloc(count: usize, size: usize) -> Option<NonNull<u8>> {
-    with_heap(|h| h.calloc(count, size, MALLOC_ALIGN))
+    with_heap(|h| h.calloc(count, size, MALLOC_ALIGN))?
 }
 
 /// `free`: `None` does nothing; misuse aborts.
 pub fn tfree(ptr: Option<NonNull<u8>>) {
-    with_heap(|h| {
-        if let (Some(p), Err(what)) = (ptr, h.try_free(ptr)) {
-            report::misuse("tfree", p, what)
-        }
-    })
+    let Some(p) = ptr else { return };
+    match with_heap(|h| h.try_free(ptr)) {
+        Some(Ok(())) => {}
+        Some(Err(what)) => report::misuse("tfree", p, what),
+        // No heap: nothing can be ours.
+        None => report::misuse("tfree", p, Misuse::InvalidPointer),
+    }
 }
 
 /// `realloc`: moves or resizes in place; `None` ptr allocates; size 0 frees
@@ -128,25 +141,31 @@ pub fn trealloc(ptr: Option<NonNull<u8>>, size: usize) -> Option<NonNull<u8>> {
         tfree(ptr);
         return None;
     }
-    with_heap(|h| {
-        h.try_realloc(p, size, MALLOC_ALIGN).unwrap_or_else(|what| report::misuse("trealloc", p, what))
-    })
+    match with_heap(|h| h.try_realloc(p, size, MALLOC_ALIGN)) {
+        Some(Ok(new)) => new,
+        Some(Err(what)) => report::misuse("trealloc", p, what),
+        None => report::misuse("trealloc", p, Misuse::InvalidPointer),
+    }
 }
 
 /// `malloc_usable_size`: 0 for `None`; misuse aborts.
 pub fn tmalloc_usable_size(ptr: Option<NonNull<u8>>) -> usize {
     let Some(p) = ptr else { return 0 };
-    with_heap(|h| h.try_usable_size(p).unwrap_or_else(|what| report::misuse("tmalloc_usable_size", p, what)))
+    match with_heap(|h| h.try_usable_size(p)) {
+        Some(Ok(size)) => size,
+        Some(Err(what)) => report::misuse("tmalloc_usable_size", p, what),
+        None => report::misuse("tmalloc_usable_size", p, Misuse::InvalidPointer),
+    }
 }
 
 /// The heap's counters and free-memory figures.
 pub fn tmalloc_stats() -> Stats {
-    with_heap(|h| h.stats())
+    with_heap(|h| h.stats()).unwrap_or_default()
 }
 
 /// Verifies every invariant of the heap.
 pub fn tmalloc_check() -> Result<Totals, HeapError> {
-    with_heap(|h| h.check())
+    with_heap(|h| h.check()).unwrap_or(Ok(Totals::default()))
 }
 
 pub mod capi;

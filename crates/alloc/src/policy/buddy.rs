@@ -37,6 +37,7 @@ use core::ptr::NonNull;
 use crate::error::{BlockInfo, BlockState, HeapError, Misuse, Totals, ensure};
 use crate::index::bins::Bins;
 use crate::list::{Link, Linked};
+use crate::pagemap::Owner;
 use crate::policy::{Freed, Growth, Policy};
 use crate::region::Region;
 
@@ -224,7 +225,7 @@ impl Buddy {
 }
 
 impl Policy for Buddy {
-    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize) {
+    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize, _owner: Owner) {
         // Carve the largest aligned power-of-two blocks that fit.
         let end = start + len;
         let mut at = start;
@@ -232,8 +233,12 @@ impl Policy for Buddy {
             let by_alignment = at.trailing_zeros().min(MAX_ORDER);
             let by_room = (end - at).ilog2();
             let order = by_alignment.min(by_room);
+            // Only what is carved so far has headers: a buddy above `at` is
+            // fresh memory, whose first word may be anything (an arena that
+            // held another heap before), not a header to merge with.
+            let carved = Region { start: region.start, end: at + (1 << order) };
             // SAFETY: [at, at + 2^order) is fresh memory inside the region.
-            unsafe { self.release(at, order, region) };
+            unsafe { self.release(at, order, carved) };
             at += 1 << order;
         }
     }

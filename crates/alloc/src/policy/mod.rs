@@ -27,6 +27,7 @@ use core::ptr::NonNull;
 
 use crate::error::{BlockInfo, HeapError, Misuse, Totals};
 use crate::index::{FitHeap, FreeList, Rule, SegregatedBins, SegregatedHeap, Tlsf, TlsfHeap};
+use crate::pagemap::Owner;
 use crate::region::Region;
 use crate::tags::TagHeap;
 
@@ -39,13 +40,14 @@ use crate::tags::TagHeap;
 pub(crate) trait Policy {
     /// Takes fresh heap memory `[start, start + len)`, which is the end of
     /// `region` (the region after adding it): when `region.start < start`,
-    /// the memory extends an existing region.
+    /// the memory extends an existing region. Its pages are `owner`'s in
+    /// the page map.
     ///
     /// # Safety
     ///
     /// The memory must be fresh, owned by the heap, page-aligned and a
     /// multiple of the page size long.
-    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize);
+    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize, owner: Owner);
 
     /// A block for `size` bytes at `align` (a power of two): its address and
     /// usable size, or `None` when the policy's memory cannot serve it.
@@ -245,9 +247,9 @@ impl AnyPolicy {
 }
 
 impl Policy for AnyPolicy {
-    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize) {
+    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize, owner: Owner) {
         // SAFETY: forwarded from the caller.
-        dispatch!(self, p => unsafe { Policy::add_memory(p, region, start, len) })
+        dispatch!(self, p => unsafe { Policy::add_memory(p, region, start, len, owner) })
     }
 
     #[inline]

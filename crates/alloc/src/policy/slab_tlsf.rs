@@ -9,8 +9,8 @@
 //!   the heap, but not from the top block: the top is where the next run
 //!   comes from when the heap grows. Only once the heap cannot grow does a
 //!   small request eat into the top (`alloc_fallback`).
-//! - The run map covers 1 GiB from the first region; beyond it, small
-//!   requests are served as tagged blocks.
+//! - Runs are found through the page map, which covers every address: a
+//!   heap of any size has its slab runs.
 //! - Everything else (larger, or more strictly aligned) goes to the TLSF
 //!   heap, 8-byte granular.
 
@@ -20,6 +20,7 @@ use super::tagged::{tag_growth_hint, tag_trim};
 use super::{Freed, Growth, Policy};
 use crate::error::{BlockInfo, HeapError, Misuse, Totals, ensure};
 use crate::index::Tlsf;
+use crate::pagemap::Owner;
 use crate::region::Region;
 use crate::slab::run::{run_at, run_of_block, unit_base};
 use crate::slab::{CLASSES, Emptied, RUN, RUN_TAG, Run, RunMap, Slabs, class_for};
@@ -104,8 +105,7 @@ impl SlabTlsf {
     /// Which unit of the grid could hold a run carved from free block
     /// `block`: the first whose run block (from `RUN_TAG` into the unit)
     /// leaves either no gap in front or a gap that can stay a free block,
-    /// lies wholly inside the block, and is under the run map. Returns the
-    /// unit's start.
+    /// and lies wholly inside the block. Returns the unit's start.
     fn run_window(&self, block: Block) -> Option<usize> {
         let end = block.addr() + block.size();
         let mut base = self.map.grid_at_or_after(block.addr().checked_sub(RUN_TAG)?)?;
@@ -113,7 +113,7 @@ impl SlabTlsf {
         if gap != 0 && gap < MIN_BLOCK {
             base += RUN;
         }
-        (base + RUN_TAG + RUN <= end && self.map.covers(base)).then_some(base)
+        (base + RUN_TAG + RUN <= end).then_some(base)
     }
 
     /// Gives emptied runs back to the tag heap, where they coalesce;
@@ -135,8 +135,8 @@ impl SlabTlsf {
 }
 
 impl Policy for SlabTlsf {
-    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize) {
-        self.map.place(start);
+    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize, owner: Owner) {
+        self.map.place(start, owner);
         self.top_end = region.end;
         // SAFETY: forwarded from the caller.
         unsafe { self.tags.add_memory(start, len, region.start < start) }

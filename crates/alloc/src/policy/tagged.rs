@@ -6,6 +6,7 @@ use core::ptr::NonNull;
 
 use super::{Freed, Growth, Policy};
 use crate::error::{BlockInfo, HeapError, Misuse, Totals};
+use crate::pagemap::Owner;
 use crate::region::Region;
 use crate::source::PAGE;
 use crate::tags::{
@@ -14,7 +15,7 @@ use crate::tags::{
 };
 
 impl<I: FreeIndex> Policy for TagHeap<I> {
-    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize) {
+    unsafe fn add_memory(&mut self, region: Region, start: usize, len: usize, _owner: Owner) {
         // SAFETY: forwarded from the caller.
         unsafe { TagHeap::add_memory(self, start, len, region.start < start) }
     }

@@ -1,26 +1,31 @@
-//! Which units of the heap's grid are slab runs: one bit per 16 KiB unit.
+//! Which pages of the heap are slab runs: the page map's `RUN` entries.
 //!
-//! `tfree(p)` tests the bit of `p`'s unit: set means the unit's start is a
-//! run header; clear means `p` is a tagged block. The map lives outside the
-//! heap because no word inside it could tell a slot from a tagged block:
-//! the 8 bytes before a slot are the previous slot's data, and a bitmap
-//! cannot be forged by what a program writes into its blocks.
+//! `tfree(p)` looks up `p`'s page: a `RUN` entry names which of its run's
+//! four pages it is, and so where the run's header is; any other entry
+//! means `p` is a tagged block. The answer lives outside the heap because
+//! no word inside it could tell a slot from a tagged block: the 8 bytes
+//! before a slot are the previous slot's data, and an entry of the page map
+//! cannot be forged by what a program writes into its blocks. It covers
+//! every address the heap can have, at any size.
 //!
-//! Units count from the first region's start, not from absolute 16 KiB
-//! boundaries: where ASLR puts the heap then changes nothing about where
-//! runs go, and a run of the experiment is repeatable.
+//! Runs sit on a grid of 16 KiB units that starts at the first region's
+//! start, not at absolute 16 KiB boundaries: where ASLR puts the heap then
+//! changes nothing about where runs go, and a run of the experiment is
+//! repeatable.
 
 use super::run::RUN;
+use crate::pagemap::{self, Entry, LeafCache, Owner};
+use crate::source::PAGE;
 
-/// Bitmap words: 65,536 units of 16 KiB, 1 GiB from the grid's base.
-const MAP_WORDS: usize = 1024;
-const MAP_SPAN: usize = MAP_WORDS * 64 * RUN;
-
-/// The run map.
+/// The heap's runs, as the page map records them.
 pub(crate) struct RunMap {
-    /// The address unit 0 stands for (0 until memory arrives).
+    /// The address the grid starts at (0 until memory arrives).
     base: usize,
-    words: [u64; MAP_WORDS],
+    /// The heap's number in the page map (`None` until memory arrives).
+    owner: Option<Owner>,
+    pages: LeafCache,
+    /// How many runs are marked.
+    marked: usize,
 }
 
 impl Default for RunMap {
@@ -31,38 +36,28 @@ impl Default for RunMap {
 
 impl RunMap {
     pub(crate) const fn new() -> RunMap {
-        RunMap { base: 0, words: [0; MAP_WORDS] }
+        RunMap { base: 0, owner: None, pages: LeafCache::new(), marked: 0 }
     }
 
-    /// Sets the grid's base on the first call; later calls change nothing.
-    pub(crate) fn place(&mut self, start: usize) {
+    /// Sets the grid's base and the owner on the first call; later calls
+    /// change nothing.
+    pub(crate) fn place(&mut self, start: usize, owner: Owner) {
         if self.base == 0 {
             self.base = start;
+            self.owner = Some(owner);
         }
     }
 
-    /// The unit of `addr`, if the map covers it.
-    #[inline]
-    fn unit(&self, addr: usize) -> Option<usize> {
-        let offset = addr.checked_sub(self.base)?;
-        (self.base != 0 && offset < MAP_SPAN).then_some(offset / RUN)
-    }
-
-    /// The start of the unit holding `addr`, if `addr` lies in a run.
+    /// The start of the run holding `addr`, if `addr` lies in one.
     #[inline]
     pub(crate) fn run_base(&self, addr: usize) -> Option<usize> {
-        let unit = self.unit(addr)?;
-        (self.words[unit / 64] & (1 << (unit % 64)) != 0).then_some(self.base + unit * RUN)
+        let page = self.pages.get(addr).run_page()?;
+        Some((addr & !(PAGE - 1)) - page * PAGE)
     }
 
-    /// The first point of the grid at or after `addr` (covered or not).
+    /// The first point of the grid at or after `addr`.
     pub(crate) fn grid_at_or_after(&self, addr: usize) -> Option<usize> {
         Some(self.base + addr.checked_sub(self.base)?.div_ceil(RUN) * RUN)
-    }
-
-    /// Whether the map covers the unit starting at `base`.
-    pub(crate) fn covers(&self, base: usize) -> bool {
-        self.unit(base).is_some()
     }
 
     /// How far `base` lies past a point of the grid: 0 on the grid.
@@ -70,18 +65,24 @@ impl RunMap {
         base.wrapping_sub(self.base) % RUN
     }
 
-    /// Marks or clears the unit starting at `base`.
+    /// Marks the run starting at `base` (or unmarks it: its pages become
+    /// plain heap pages again). Its pages are the heap's already, so their
+    /// leaves exist and this cannot fail.
     pub(crate) fn mark(&mut self, base: usize, on: bool) {
-        let unit = self.unit(base).expect("runs are only made where the map reaches");
+        let owner = self.owner.expect("runs are carved from memory the heap got");
+        for page in 0..RUN / PAGE {
+            let entry = if on { Entry::run(owner, page) } else { Entry::heap(owner) };
+            let _ = pagemap::set(base + page * PAGE, PAGE, entry);
+        }
         if on {
-            self.words[unit / 64] |= 1 << (unit % 64);
+            self.marked += 1;
         } else {
-            self.words[unit / 64] &= !(1 << (unit % 64));
+            self.marked -= 1;
         }
     }
 
-    /// How many units are marked.
+    /// How many runs are marked.
     pub(crate) fn marked(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
+        self.marked
     }
 }

@@ -70,8 +70,10 @@ const WORKING_ROOM: u64 = 256 << 10;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Report {
     pub(crate) outcome: Outcome,
-    /// At the first failure: bytes held from the kernel, and system calls.
+    /// At the first failure: bytes held from the kernel.
     pub(crate) kernel_bytes: u64,
+    /// System calls over the whole run, the frees at the end included
+    /// (the heap's and the page map's).
     pub(crate) brk_calls: u64,
     pub(crate) mmap_calls: u64,
     pub(crate) munmap_calls: u64,
@@ -269,20 +271,21 @@ fn measure(alloc: &mut dyn Measured, c: Contender, options: &Options, seed: u64,
     if progress {
         eprint!("\r\x1b[2K");
     }
-    let at_failure = alloc.counters();
+    let kernel_bytes = alloc.counters().total_bytes() as u64;
     let break_at_failure = sys::current_break() as u64;
     work.free_all(alloc);
+    let whole_run = alloc.counters();
     Report {
         outcome,
-        kernel_bytes: at_failure.total_bytes() as u64,
-        brk_calls: at_failure.brk_calls,
-        mmap_calls: at_failure.mmap_calls,
-        munmap_calls: at_failure.munmap_calls,
+        kernel_bytes,
+        brk_calls: whole_run.brk_calls,
+        mmap_calls: whole_run.mmap_calls,
+        munmap_calls: whole_run.munmap_calls,
         elapsed_ns,
         break_start,
         break_at_failure,
         break_after_free: sys::current_break() as u64,
-        kernel_bytes_after_free: alloc.counters().total_bytes() as u64,
+        kernel_bytes_after_free: whole_run.total_bytes() as u64,
     }
 }
 

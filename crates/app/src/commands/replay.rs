@@ -80,32 +80,33 @@ impl Default for ReplayOptions<'_> {
 }
 
 /// What one replay sends back: operations done, peak footprint, how it
-/// stopped, and its time.
+/// stopped, its time, and the `brk`, `mmap` and `munmap` calls it made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Replayed {
     ops: u64,
     peak_heap: u64,
     failure: Option<Failure>,
     elapsed_ns: u64,
+    kernel_calls: u64,
 }
 
-impl Wire<5> for Replayed {
-    fn encode(&self) -> [u64; 5] {
+impl Wire<6> for Replayed {
+    fn encode(&self) -> [u64; 6] {
         let (kind, op) = match self.failure {
             None => (0, 0),
             Some(Failure::OutOfMemory { op }) => (1, op),
             Some(Failure::ContentsChanged { op }) => (2, op),
         };
-        [self.ops, self.peak_heap, kind, op, self.elapsed_ns]
+        [self.ops, self.peak_heap, kind, op, self.elapsed_ns, self.kernel_calls]
     }
 
-    fn decode([ops, peak_heap, kind, op, elapsed_ns]: [u64; 5]) -> Replayed {
+    fn decode([ops, peak_heap, kind, op, elapsed_ns, kernel_calls]: [u64; 6]) -> Replayed {
         let failure = match kind {
             0 => None,
             1 => Some(Failure::OutOfMemory { op }),
             _ => Some(Failure::ContentsChanged { op }),
         };
-        Replayed { ops, peak_heap, failure, elapsed_ns }
+        Replayed { ops, peak_heap, failure, elapsed_ns, kernel_calls }
     }
 }
 
@@ -116,6 +117,7 @@ struct Sums {
     utilization_ppm: u64,
     ops: u64,
     elapsed_ns: u64,
+    kernel_calls: u64,
     /// Traces it replayed to the end.
     complete: u64,
 }
@@ -167,6 +169,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
                         sum.utilization_ppm += t.peak_payload * 1_000_000 / r.peak_heap.max(1);
                         sum.ops += r.ops;
                         sum.elapsed_ns += r.elapsed_ns;
+                        sum.kernel_calls += r.kernel_calls;
                         sum.complete += 1;
                     }
                     rows.row(&cells(&Lossy(name), *c, t, &r, &Status(r.failure)));
@@ -280,11 +283,13 @@ fn replay_with(alloc: &mut dyn Measured, t: &Trace, slots: &mut [Slot], mode: Mo
     let start = now_ns();
     let out = replay::replay(alloc, t.ops.as_slice(), slots, mode, |a| a.counters().total_bytes() as u64);
     let elapsed_ns = now_ns() - start;
-    Replayed { ops: out.ops, peak_heap: out.peak_footprint, failure: out.failure, elapsed_ns }
+    let c = alloc.counters();
+    let kernel_calls = c.brk_calls + c.mmap_calls + c.munmap_calls;
+    Replayed { ops: out.ops, peak_heap: out.peak_footprint, failure: out.failure, elapsed_ns, kernel_calls }
 }
 
 /// The per-trace table; in CSV, average rows have `average` as their trace.
-const COLUMNS: [Column; 9] = [
+const COLUMNS: [Column; 10] = [
     column!("trace", "", 0),
     column!("contender", "contender", -22),
     column!("status", "", 0),
@@ -293,6 +298,7 @@ const COLUMNS: [Column; 9] = [
     column!("peak_heap_bytes", "peak heap B", 14),
     column!("utilization", "util.", 6),
     column!("ns_per_op", "ns/op", 7),
+    column!("kernel_calls", "", 0),
     column!("", "contents", 0),
 ];
 
@@ -315,7 +321,7 @@ fn cells<'a>(
     t: &Trace,
     r: &Replayed,
     status: &'a Status,
-) -> [Cell<'a>; 9] {
+) -> [Cell<'a>; 10] {
     // A replay that stopped early has no utilization or speed to speak of.
     let (utilization, ns_per_op) = match r.failure {
         None => (Ratio::new(t.peak_payload, r.peak_heap, 3), Ratio::new(r.elapsed_ns, r.ops, 1)),
@@ -330,13 +336,14 @@ fn cells<'a>(
         Cell::Count(r.peak_heap),
         Cell::Ratio(utilization),
         Cell::Ratio(ns_per_op),
+        Cell::Count(r.kernel_calls),
         Cell::Show(status),
     ]
 }
 
 fn print_average(options: &ReplayOptions<'_>, sums: &[Sums], traces: u64, table: bool) {
     // The CSV keeps the per-trace columns, with no peak figures.
-    const AVERAGE: [Column; 8] = [
+    const AVERAGE: [Column; 9] = [
         column!("trace", "", 0),
         column!("contender", "contender", -22),
         column!("status", "", 0),
@@ -345,6 +352,7 @@ fn print_average(options: &ReplayOptions<'_>, sums: &[Sums], traces: u64, table:
         column!("peak_heap_bytes", "", 0),
         column!("utilization", "util.", 6),
         column!("ns_per_op", "ns/op", 7),
+        column!("kernel_calls", "", 0),
     ];
     if table && traces == 1 {
         return;
@@ -375,6 +383,7 @@ fn print_average(options: &ReplayOptions<'_>, sums: &[Sums], traces: u64, table:
             Cell::Empty,
             Cell::Ratio(utilization),
             Cell::Ratio(ns_per_op),
+            Cell::Count(sum.kernel_calls),
         ]);
     }
 }
