@@ -257,8 +257,8 @@ fn refused(file: &Path, extra: &[&str], message: &str) {
 #[test]
 fn bad_traces_are_refused_with_file_and_line() {
     const HEADER: &str = "100\n4\n2\n1\n";
-    refused(Path::new("/no/such/trace.rep"), &[], ": cannot open: No such file or directory");
-    refused(&traces_dir(), &[], ": cannot read: Is a directory");
+    refused(Path::new("/no/such/trace.rep"), &[], ": cannot open: ENOENT (No such file or directory)");
+    refused(&traces_dir(), &[], ": cannot read: EISDIR (Is a directory)");
     let cases: &[(&str, &str, &str)] = &[
         ("bad-line.rep", "a 0 8\nz 0\n", ":6: expected `a ID BYTES`, `r ID BYTES` or `f ID`"),
         ("unknown-free.rep", "a 0 8\nf 3\n", ":6: `f 3`: id 3 was never allocated"),
