@@ -37,6 +37,7 @@ pub use tmalloc_sys as __sys;
 
 use core::panic::PanicInfo;
 
+use fmt::ErrnoText;
 pub use startup::Startup;
 use tmalloc_sys::{self as sys, Errno, Forked};
 
@@ -53,12 +54,25 @@ pub unsafe fn start(initial_sp: *const usize, main: fn(&Startup) -> i32) -> ! {
     // SAFETY: the caller passes the kernel's initial stack, which lives as
     // long as the process.
     let startup = unsafe { Startup::from_stack(initial_sp) };
+    if let Err(e) = io::guard_standard_descriptors() {
+        eprintln!("tmalloc: cannot open /dev/null for a closed standard stream: {}", ErrnoText(e));
+        sys::exit_group(1);
+    }
     exit(main(&startup))
 }
 
-/// Flushes the output streams and ends the process.
+/// Flushes the output streams and ends the process. If writing to stdout
+/// failed, here or in a child ([`process::run_in_child`]), says so once on
+/// stderr, as coreutils do, and a successful exit becomes status 1.
 pub fn exit(code: i32) -> ! {
     flush_all();
+    let code = match io::STDOUT.error() {
+        Some(e) => {
+            eprintln!("tmalloc: write error on stdout: {}", ErrnoText(e));
+            if code == 0 { 1 } else { code }
+        }
+        None => code,
+    };
     sys::exit_group(code)
 }
 

@@ -10,7 +10,7 @@
 
 use core::fmt;
 
-use tmalloc_sys::{self as sys, Errno, ExitStatus, Forked, Rlimit, clock, open, rlimit};
+use tmalloc_sys::{self as sys, Errno, ExitStatus, Fd, Forked, Pid, Rlimit, clock, open, rlimit};
 
 use crate::fmt::ErrnoText;
 use crate::{fs, io};
@@ -65,15 +65,15 @@ const REPORT_MAGIC: u64 = 0x7A11_0C5E_7E90_0B1D;
 /// Runs `work` in a forked child, which sends its report back through a
 /// pipe and exits with status 0; returns the report, or why there is none.
 /// Buffered output is flushed before the fork ([`crate::fork`]).
+///
+/// The report ends with the child's stdout error, if any: parent and child
+/// share stdout, and the parent reports an error of either once, at exit.
 pub fn run_in_child<const N: usize, R: Wire<N>>(work: impl FnOnce() -> R) -> Result<R, ChildFailed> {
     let [read_end, write_end] = sys::pipe2(open::CLOEXEC).map_err(ChildFailed::Pipe)?;
     let pid = match crate::fork() {
         Ok(Forked::Child) => {
             let _ = sys::close(read_end);
-            for word in work().encode().into_iter().chain([REPORT_MAGIC]) {
-                let _ = io::write_all(write_end, &word.to_le_bytes());
-            }
-            crate::exit(0)
+            report_and_exit(write_end, &work().encode())
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
@@ -84,19 +84,42 @@ pub fn run_in_child<const N: usize, R: Wire<N>>(work: impl FnOnce() -> R) -> Res
     };
     let _ = sys::close(write_end);
     let mut words = [0u64; N];
-    let mut complete = true;
-    for i in 0..=N {
+    collect(pid, read_end, &mut words).map(|()| R::decode(words))
+}
+
+/// In the child: sends `words`, its stdout error (0: none) and the magic
+/// word, then exits with status 0. Not generic, like [`collect`]: one copy
+/// in the binary whatever the report.
+fn report_and_exit(write_end: Fd, words: &[u64]) -> ! {
+    io::STDOUT.flush();
+    let stdout_error = io::STDOUT.error().map_or(0, |e| e.into_raw() as u64);
+    for word in words.iter().chain(&[stdout_error, REPORT_MAGIC]) {
+        let _ = io::write_all(write_end, &word.to_le_bytes());
+    }
+    sys::exit_group(0)
+}
+
+/// In the parent: reads child `pid`'s report into `words` from `read_end`
+/// (and closes it), takes on its stdout error, and waits for it.
+fn collect(pid: Pid, read_end: Fd, words: &mut [u64]) -> Result<(), ChildFailed> {
+    let n = words.len();
+    let (mut complete, mut stdout_error) = (true, 0);
+    for i in 0..n + 2 {
         let mut bytes = [0u8; 8];
         complete &= fs::read_full(read_end, &mut bytes) == Ok(bytes.len());
         let word = u64::from_le_bytes(bytes);
         match words.get_mut(i) {
             Some(w) => *w = word,
+            None if i == n => stdout_error = word as i32,
             None => complete &= word == REPORT_MAGIC,
         }
     }
     let _ = sys::close(read_end);
+    if complete && stdout_error != 0 {
+        io::STDOUT.fail(Errno::new(stdout_error));
+    }
     match sys::wait4(pid).map_err(ChildFailed::Wait)? {
-        ExitStatus::Exited(0) if complete => Ok(R::decode(words)),
+        ExitStatus::Exited(0) if complete => Ok(()),
         ExitStatus::Exited(0) => Err(ChildFailed::Incomplete),
         status => Err(ChildFailed::Ended(status)),
     }
@@ -159,6 +182,10 @@ mod tests {
         });
         assert_eq!(killed.err(), Some(ChildFailed::Ended(ExitStatus::Signaled(sys::signal::SIGKILL))));
         assert!(mapped_bytes().unwrap() > 0);
+        // A child's write error on stdout becomes the parent's, reported at exit.
+        assert_eq!(io::STDOUT.error(), None);
+        run_in_child(|| io::STDOUT.fail(Errno::ENOSPC)).unwrap();
+        assert_eq!(io::STDOUT.error(), Some(Errno::ENOSPC));
         assert!(!traced(), "the tests do not run under a debugger");
     }
 }

@@ -1,0 +1,109 @@
+//! Failures of the environment, in the real binary: each gets one line on
+//! stderr that names what failed and the errno by name, and exit status 1
+//! (2 when an argument asks for what cannot be had). Never a silent exit 0,
+//! never a row of fake crashes, never a hang.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{debug_binary, release_binary, stderr, stdout};
+
+fn binaries() -> [PathBuf; 2] {
+    [debug_binary(), release_binary()]
+}
+
+fn traces_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/traces")
+}
+
+/// Runs `binary args` from `sh -c SCRIPT`, where the script ends in
+/// `exec "$0" "$@"` and whatever redirections or limits come with it.
+fn shell(script: &str, binary: &Path, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(binary)
+        .args(args)
+        .env_remove("TMALLOC_TEST_FAULT")
+        .output()
+        .expect("sh runs")
+}
+
+/// The one line on stderr, without its newline; fails if there are more.
+fn one_line(out: &Output) -> String {
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    err.trim_end().to_string()
+}
+
+/// Every mode, each with what it prints on stdout.
+fn every_mode() -> Vec<Vec<String>> {
+    let leak = traces_dir().join("cases/leak.rep").to_str().unwrap().to_string();
+    [
+        &["--algo", "slab-tlsf"][..],
+        &["--algo", "slab-tlsf", "--format", "csv"],
+        &["--trace", &leak, "--algo", "slab-tlsf"],
+        &["--trace", &leak, "--algo", "slab-tlsf", "--format", "csv"],
+        &["--image"],
+        &["--help"],
+        &["--version"],
+    ]
+    .iter()
+    .map(|args| args.iter().map(|a| a.to_string()).collect())
+    .collect()
+}
+
+#[test]
+fn a_full_stdout_is_reported_once_with_status_1() {
+    for bin in binaries() {
+        for args in every_mode() {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+            let out = Command::new(&bin)
+                .args(&args)
+                .stdout(Stdio::from(full))
+                .env_remove("TMALLOC_TEST_FAULT")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert_eq!(one_line(&out), "tmalloc: write error on stdout: ENOSPC (No space left on device)");
+        }
+    }
+}
+
+#[test]
+fn a_closed_stdout_is_reported_once_with_status_1() {
+    for bin in binaries() {
+        for args in every_mode() {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            for script in [r#"exec "$0" "$@" >&-"#, r#"exec "$0" "$@" <&- >&-"#] {
+                let out = shell(script, &bin, &args);
+                assert_eq!(out.status.code(), Some(1), "{script} {args:?}: {}", stderr(&out));
+                assert_eq!(one_line(&out), "tmalloc: write error on stdout: EBADF (Bad file descriptor)");
+            }
+        }
+    }
+}
+
+/// With standard descriptors closed, the descriptors the program opens for
+/// itself (the trace, the children's pipes) must not take their numbers:
+/// the replay still reads its trace and its children's reports. (With
+/// stdin and stdout closed, stdout's buffer used to be flushed into a
+/// child's pipe; the test above sees that case end with the EBADF line.)
+#[test]
+fn closed_standard_streams_are_not_mistaken_for_files_of_ours() {
+    let leak = traces_dir().join("cases/leak.rep");
+    for bin in binaries() {
+        let out = shell(
+            r#"exec "$0" "$@" <&- 2>&-"#,
+            &bin,
+            &["--trace", leak.to_str().unwrap(), "--algo", "slab-tlsf", "--format", "csv"],
+        );
+        assert_eq!(out.status.code(), Some(0));
+        let text = stdout(&out);
+        assert!(text.lines().nth(1).is_some_and(|row| row.contains(",slab-tlsf,ok,")), "{text}");
+    }
+}
