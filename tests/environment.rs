@@ -107,3 +107,61 @@ fn closed_standard_streams_are_not_mistaken_for_files_of_ours() {
         assert!(text.lines().nth(1).is_some_and(|row| row.contains(",slab-tlsf,ok,")), "{text}");
     }
 }
+
+/// No row is printed once a child cannot be made: stdout holds no `failed`.
+fn assert_no_failed_rows(out: &Output) {
+    assert!(!stdout(out).contains("failed"), "{}", stdout(out));
+}
+
+#[test]
+fn out_of_descriptors_is_one_line_naming_the_call_and_emfile() {
+    let leak = traces_dir().join("cases/leak.rep");
+    let leak = leak.to_str().unwrap();
+    let emfile = "EMFILE (Too many open files)";
+    for bin in binaries() {
+        // Three descriptors: the standard ones, nothing to open a trace with.
+        let out = shell(r#"ulimit -n 3; exec "$0" "$@""#, &bin, &["--trace", leak]);
+        assert_eq!(out.status.code(), Some(1), "out of descriptors is the environment's failure");
+        assert_eq!(one_line(&out), format!("tmalloc: {leak}: cannot open: {emfile}"));
+        // Four: the trace opens, the children's pipe cannot.
+        for args in [&["--trace", leak][..], &["--algo", "slab-tlsf", "--format", "csv"]] {
+            let out = shell(r#"ulimit -n 4; exec "$0" "$@""#, &bin, args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert_eq!(one_line(&out), format!("tmalloc: cannot create a pipe: {emfile}"), "{args:?}");
+            assert_no_failed_rows(&out);
+        }
+        // The experiment's story cannot read /proc/self/maps.
+        let out = shell(r#"ulimit -n 3; exec "$0" "$@""#, &bin, &["--algo", "slab-tlsf"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(one_line(&out), format!("tmalloc: cannot read /proc/self/maps: {emfile}"));
+    }
+}
+
+/// fork's EAGAIN for real: RLIMIT_NPROC at 1 for a user who already has a
+/// process. Root is exempt from that limit, so as root the binary runs as
+/// `nobody` (setpriv, from util-linux), who then has exactly one.
+#[test]
+fn fork_failing_is_one_line_naming_eagain() {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+    let leak = traces_dir().join("cases/leak.rep");
+    for bin in binaries() {
+        for args in [&["--algo", "slab-tlsf", "--format", "csv"][..], &["--trace", leak.to_str().unwrap()]] {
+            let mut cmd = if root {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "bash"]);
+                c
+            } else {
+                Command::new("bash")
+            };
+            let out = cmd
+                .args(["-c", r#"ulimit -u 1; exec "$0" "$@""#])
+                .arg(&bin)
+                .args(args)
+                .output()
+                .expect("setpriv (util-linux) and bash run");
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+            assert_eq!(one_line(&out), "tmalloc: cannot fork: EAGAIN (Resource temporarily unavailable)");
+            assert_no_failed_rows(&out);
+        }
+    }
+}

@@ -39,6 +39,14 @@ pub enum Exit {
     Usage = 2,
 }
 
+/// A child could not be made or collected (`pipe2`, `fork`, `wait4`
+/// failed): a failure of the environment, not of a contender. One line,
+/// and no more rows.
+pub(crate) fn cannot_go_on(why: &process::ChildFailed) -> Exit {
+    eprintln!("tmalloc: {why}");
+    Exit::Failure
+}
+
 /// The binary's `main`: parse, dispatch, return the exit status.
 pub fn main(startup: &Startup) -> i32 {
     // Under gdb, which follows the experiment's children and detaches from

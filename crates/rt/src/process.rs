@@ -45,6 +45,14 @@ pub enum ChildFailed {
     Incomplete,
 }
 
+impl ChildFailed {
+    /// Whether the environment failed (`pipe2`, `fork` or `wait4`), not the
+    /// child: the program cannot go on making children.
+    pub fn is_environment(&self) -> bool {
+        matches!(self, ChildFailed::Pipe(_) | ChildFailed::Fork(_) | ChildFailed::Wait(_))
+    }
+}
+
 impl fmt::Display for ChildFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -25,9 +25,9 @@ use tmalloc_sys::{self as sys, Fd};
 use tmalloc_workload::consume_memory::{ConsumeMemory, Outcome, Pattern, Sizes};
 
 use super::image;
-use crate::Exit;
 use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
+use crate::{Exit, cannot_go_on};
 
 /// Settings for a run of the experiment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,17 +168,26 @@ pub(crate) fn run(options: &Options, startup: &Startup) -> Exit {
             options.sizes.name(),
             Bytes(options.limit),
         );
-        before_any_allocation();
-        if let Err(why) = run_in_child(first_allocation) {
-            println!("   (the demonstration child failed: {why})");
+        if !before_any_allocation() {
+            return Exit::Failure;
+        }
+        match run_in_child(first_allocation) {
+            Err(why) if why.is_environment() => return cannot_go_on(&why),
+            Err(why) => println!("   (the demonstration child failed: {why})"),
+            Ok(()) => {}
         }
     }
     let progress = table && sys::is_terminal(Fd::STDERR);
-    let rows: [(Contender, Option<Result<Report, ChildFailed>>); Contender::ALL.len()] =
-        Contender::ALL.map(|c| {
-            let chosen = options.lineup.contains(c);
-            (c, chosen.then(|| run_in_child(|| contend(c, options, seed, progress))))
-        });
+    let mut rows: [(Contender, Option<Result<Report, ChildFailed>>); Contender::ALL.len()] =
+        Contender::ALL.map(|c| (c, None));
+    for (c, row) in &mut rows {
+        if options.lineup.contains(*c) {
+            match run_in_child(|| contend(*c, options, seed, progress)) {
+                Err(why) if why.is_environment() => return cannot_go_on(&why),
+                result => *row = Some(result),
+            }
+        }
+    }
     let rows = rows.iter().filter_map(|(c, r)| r.as_ref().map(|r| (*c, r)));
     if table {
         println!(
@@ -220,11 +229,12 @@ fn seed_from_auxv(startup: &Startup) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-fn before_any_allocation() {
+/// Step 1; false if `/proc/self/maps` could not be read (and it said so).
+fn before_any_allocation() -> bool {
     println!("1. Before any allocation");
     image::print_segments();
     println!("   program break: brk(0) = {:#x}", sys::current_break());
-    image::print_maps("   ");
+    image::print_maps("   ")
 }
 
 /// Runs in a child: one allocation, then what changed.

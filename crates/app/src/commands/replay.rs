@@ -20,12 +20,13 @@ use tmalloc_rt::fmt::{Bytes, Lossy, Ratio, Thousands};
 use tmalloc_rt::mapvec::MapVec;
 use tmalloc_rt::process::{ChildFailed, Wire, limit_address_space, mapped_bytes, now_ns, run_in_child};
 use tmalloc_rt::{eprintln, print, println};
+use tmalloc_sys::Errno;
 use tmalloc_workload::replay::{self, Failure, Mode, Slot};
-use tmalloc_workload::trace::{self, Skip, Trace};
+use tmalloc_workload::trace::{self, Problem, Skip, Trace};
 
-use crate::Exit;
 use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
+use crate::{Exit, cannot_go_on};
 
 /// The most trace files one command replays.
 pub(crate) const MAX_TRACES: usize = 32;
@@ -127,8 +128,8 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     let mut traces: [Option<Trace>; MAX_TRACES] = [const { None }; MAX_TRACES];
     for (name, slot) in files.iter().zip(&mut traces) {
         match load(name, options.strict) {
-            Some(t) => *slot = Some(t),
-            None => return Exit::Usage,
+            Ok(t) => *slot = Some(t),
+            Err(exit) => return exit,
         }
     }
     let table = options.format == Format::Table;
@@ -171,6 +172,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
                     }
                     rows.row(&cells(&Lossy(name), *c, t, &r, &Status(r.failure)));
                 }
+                Err(why) if why.is_environment() => return cannot_go_on(&why),
                 Err(why) => {
                     broken = true;
                     let (lossy, failed) = (Lossy(name), Failed(&why));
@@ -187,19 +189,33 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     if broken { Exit::Failure } else { Exit::Success }
 }
 
-/// Decodes `name`, or prints why not.
-fn load(name: &[u8], strict: bool) -> Option<Trace> {
+/// Decodes `name`, or prints why not and returns the exit status that
+/// says it: [`Exit::Usage`] for a bad trace or a path that names no
+/// readable file, [`Exit::Failure`] when the system failed (out of
+/// descriptors or memory, an I/O error).
+fn load(name: &[u8], strict: bool) -> Result<Trace, Exit> {
     let mut path = [0u8; 4096];
     let Some(path) = c_path(name, &mut path) else {
         eprintln!("tmalloc: {}: path too long", Lossy(name));
-        return None;
+        return Err(Exit::Usage);
     };
-    trace::load(path, strict)
-        .map_err(|e| match e.line {
+    trace::load(path, strict).map_err(|e| {
+        match e.line {
             Some(_) => eprintln!("tmalloc: {}:{e}", Lossy(name)),
             None => eprintln!("tmalloc: {}: {e}", Lossy(name)),
-        })
-        .ok()
+        }
+        match e.problem {
+            Problem::Open(errno) | Problem::Read(errno) if environment_failed(errno) => Exit::Failure,
+            Problem::NoMemory => Exit::Failure,
+            _ => Exit::Usage,
+        }
+    })
+}
+
+/// Whether a file could not be opened or read because the system failed,
+/// not because of the path: the errors the same path may not give again.
+fn environment_failed(errno: Errno) -> bool {
+    matches!(errno, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM | Errno::EIO | Errno::EINTR | Errno::EAGAIN)
 }
 
 /// `name` with a NUL after it, in `buf`; `None` if it does not fit.
