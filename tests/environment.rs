@@ -165,3 +165,69 @@ fn fork_failing_is_one_line_naming_eagain() {
         }
     }
 }
+
+/// The `NK` after `marker` in `text`, as kilobytes.
+fn kib_after(text: &str, marker: &str) -> u64 {
+    let rest = text.split(marker).nth(1).unwrap_or_else(|| panic!("no {marker:?} in {text:?}"));
+    rest.split('K').next().unwrap().parse().unwrap_or_else(|_| panic!("{text}"))
+}
+
+#[test]
+fn the_experiments_limit_is_checked_against_the_hard_limit_before_any_child() {
+    for bin in binaries() {
+        let csv = ["--algo", "slab-tlsf,buddy", "--format", "csv"];
+        let out = shell(r#"ulimit -v 9000; exec "$0" "$@""#, &bin, &csv);
+        assert_eq!(out.status.code(), Some(2), "asking for more than the hard limit is a usage error");
+        assert_eq!(
+            one_line(&out),
+            "tmalloc: --limit 10.0 MiB is above the hard address-space limit (ulimit -v 9000): use at most 9000K"
+        );
+        assert_eq!(stdout(&out), "", "no row, no child");
+        // The most it names works.
+        let out =
+            shell(r#"ulimit -v 9000; exec "$0" "$@""#, &bin, &[&csv[..], &["--limit", "9000K"]].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out).matches(",ok,").count(), 2, "{}", stdout(&out));
+        // A hard limit below the least the experiment needs: no argument helps.
+        let least = kib_after(&stderr(&common::run(&bin, &["--limit", "1K"])), "use at least ");
+        let script = format!(r#"ulimit -v {}; exec "$0" "$@""#, least - 16);
+        let out = shell(&script, &bin, &csv);
+        assert_eq!(out.status.code(), Some(1), "the environment's failure");
+        let line = one_line(&out);
+        assert!(
+            line.starts_with(&format!(
+                "tmalloc: the hard address-space limit (ulimit -v {}) is below what the experiment needs",
+                least - 16
+            )),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn trace_replay_takes_what_the_hard_limit_leaves() {
+    let traces = [traces_dir().join("cases/leak.rep"), traces_dir().join("cc1.vglog")];
+    let traces: Vec<&str> = traces.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["--algo", "slab-tlsf", "--format", "csv", "--trace"];
+    args.extend(&traces);
+    let under = r#"ulimit -v 12000; exec "$0" "$@""#;
+    for bin in binaries() {
+        // By default: 1 GiB, or less when the hard limit leaves less.
+        let out = shell(under, &bin, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out).matches(",slab-tlsf,ok,").count(), 3, "{}", stdout(&out));
+        // Asked for more than it leaves: a usage error naming the most, which works.
+        let out = shell(under, &bin, &[&args[..], &["--limit", "1G"]].concat());
+        assert_eq!(out.status.code(), Some(2));
+        let line = one_line(&out);
+        assert!(
+            line.starts_with(
+                "tmalloc: --limit 1.0 GiB is more than the hard address-space limit (ulimit -v 12000) leaves beyond the "
+            ),
+            "{line}"
+        );
+        let most = format!("{}K", kib_after(&line, "use at most "));
+        let out = shell(under, &bin, &[&args[..], &["--limit", &most]].concat());
+        assert_eq!(out.status.code(), Some(0), "--limit {most}: {}", stderr(&out));
+    }
+}

@@ -28,7 +28,7 @@ Options:
       --limit SIZE        Address-space limit per contender, as `ulimit -v`
                           [default: 10M; suffixes K, M, G]. With --trace:
                           room for the heap beyond the trace's bookkeeping
-                          [default: 1G]
+                          [default: 1G, or what ulimit -v leaves]
       --seed N|random     Seed of the request stream [default: 10]
       --algo NAME[,NAME]  Contenders, or `all` [default: all]; NAME is a
                           tmalloc policy (slab-tlsf, tlsf, segregated, buddy,
@@ -220,7 +220,7 @@ pub(crate) fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Comm
     } else if image {
         Command::Image
     } else if replay {
-        traces.heap_limit = limit.unwrap_or(traces.heap_limit);
+        traces.heap_limit = limit;
         traces.lineup = options.lineup;
         traces.format = options.format;
         traces.strict = strict;

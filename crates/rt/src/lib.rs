@@ -55,7 +55,7 @@ pub unsafe fn start(initial_sp: *const usize, main: fn(&Startup) -> i32) -> ! {
     // long as the process.
     let startup = unsafe { Startup::from_stack(initial_sp) };
     if let Err(e) = io::guard_standard_descriptors() {
-        eprintln!("tmalloc: cannot open /dev/null for a closed standard stream: {}", ErrnoText(e));
+        eprintln!("tmalloc: cannot open /dev/null: {}", ErrnoText(e));
         sys::exit_group(1);
     }
     exit(main(&startup))

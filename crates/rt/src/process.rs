@@ -140,6 +140,13 @@ pub fn limit_address_space(bytes: u64) -> Result<(), Errno> {
     sys::prlimit64(0, rlimit::AS, Some(&Rlimit { cur: bytes, max: old.max })).map(drop)
 }
 
+/// The hard limit on this process's address space, in bytes (`ulimit -v`
+/// sets it with the soft one): no child can raise its own limit above it.
+/// `rlimit::INFINITY` when there is none, or it cannot be read.
+pub fn address_space_ceiling() -> u64 {
+    sys::prlimit64(0, rlimit::AS, None).map_or(rlimit::INFINITY, |l| l.max)
+}
+
 /// The bytes this process maps now (`VmSize` in `/proc/self/status`): what
 /// `RLIMIT_AS` counts.
 pub fn mapped_bytes() -> Option<u64> {

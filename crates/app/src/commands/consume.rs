@@ -18,8 +18,10 @@
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tmalloc_rt::fmt::{Bytes, Hex, Ratio, Thousands};
-use tmalloc_rt::process::{ChildFailed, Wire, limit_address_space, mapped_bytes, now_ns, run_in_child};
+use tmalloc_rt::fmt::{Bytes, ErrnoText, Hex, Ratio, Thousands};
+use tmalloc_rt::process::{
+    ChildFailed, Wire, address_space_ceiling, limit_address_space, mapped_bytes, now_ns, run_in_child,
+};
 use tmalloc_rt::{Startup, eprint, eprintln, println};
 use tmalloc_sys::{self as sys, Fd};
 use tmalloc_workload::consume_memory::{ConsumeMemory, Outcome, Pattern, Sizes};
@@ -27,7 +29,7 @@ use tmalloc_workload::consume_memory::{ConsumeMemory, Outcome, Pattern, Sizes};
 use super::image;
 use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
-use crate::{Exit, cannot_go_on};
+use crate::{Exit, HardLimit, cannot_go_on};
 
 /// Settings for a run of the experiment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,6 +152,26 @@ pub(crate) fn run(options: &Options, startup: &Startup) -> Exit {
         Seed::Random => seed_from_auxv(startup),
     };
     let mapped = mapped_bytes().unwrap_or(0);
+    // Checked here, once: a child cannot raise its limit above the hard one.
+    let ceiling = address_space_ceiling();
+    if ceiling < mapped + WORKING_ROOM {
+        eprintln!(
+            "tmalloc: {} is below what the experiment needs: the binary already maps {}; it needs at least {}K",
+            HardLimit(ceiling),
+            Bytes(mapped),
+            (mapped + WORKING_ROOM).div_ceil(1024)
+        );
+        return Exit::Failure;
+    }
+    if options.limit > ceiling {
+        eprintln!(
+            "tmalloc: --limit {} is above {}: use at most {}K",
+            Bytes(options.limit),
+            HardLimit(ceiling),
+            ceiling / 1024
+        );
+        return Exit::Usage;
+    }
     if options.limit < mapped + WORKING_ROOM {
         eprintln!(
             "tmalloc: --limit {} is below what the experiment needs: the binary already maps {}; use at least {}K",
@@ -256,8 +278,8 @@ fn first_allocation() {
 
 /// In the contender's process: lower the limit, run, free everything.
 fn contend(c: Contender, options: &Options, seed: u64, progress: bool) -> Report {
-    if limit_address_space(options.limit).is_err() {
-        eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
+    if let Err(e) = limit_address_space(options.limit) {
+        eprintln!("tmalloc: {}: cannot lower RLIMIT_AS: {}", c.name(), ErrnoText(e));
         tmalloc_rt::exit(1);
     }
     #[cfg(debug_assertions)]

@@ -16,9 +16,11 @@
 
 use core::ffi::CStr;
 
-use tmalloc_rt::fmt::{Bytes, Lossy, Ratio, Thousands};
+use tmalloc_rt::fmt::{Bytes, ErrnoText, Lossy, Ratio, Thousands};
 use tmalloc_rt::mapvec::MapVec;
-use tmalloc_rt::process::{ChildFailed, Wire, limit_address_space, mapped_bytes, now_ns, run_in_child};
+use tmalloc_rt::process::{
+    ChildFailed, Wire, address_space_ceiling, limit_address_space, mapped_bytes, now_ns, run_in_child,
+};
 use tmalloc_rt::{eprintln, print, println};
 use tmalloc_sys::Errno;
 use tmalloc_workload::replay::{self, Failure, Mode, Slot};
@@ -26,13 +28,17 @@ use tmalloc_workload::trace::{self, Problem, Skip, Trace};
 
 use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
-use crate::{Exit, cannot_go_on};
+use crate::{Exit, HardLimit, cannot_go_on};
 
 /// The most trace files one command replays.
 pub(crate) const MAX_TRACES: usize = 32;
 
-/// The default heap room per contender when replaying traces.
+/// The default heap room per contender when replaying traces, if the hard
+/// address-space limit leaves that much.
 pub(crate) const DEFAULT_TRACE_LIMIT: u64 = 1 << 30;
+
+/// The least heap room the default settles for: one growth step.
+const LEAST_HEAP: u64 = 256 << 10;
 
 /// Settings for replaying traces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +46,8 @@ pub(crate) struct ReplayOptions<'a> {
     files: [&'a [u8]; MAX_TRACES],
     file_count: usize,
     /// RLIMIT_AS for each contender, beyond what the process maps already
-    /// (the binary and the decoded trace).
-    pub(crate) heap_limit: u64,
+    /// (the binary and the decoded trace); `None`: the default.
+    pub(crate) heap_limit: Option<u64>,
     pub(crate) lineup: Lineup,
     pub(crate) format: Format,
     pub(crate) strict: bool,
@@ -56,7 +62,7 @@ impl<'a> ReplayOptions<'a> {
         ReplayOptions {
             files: [&[]; MAX_TRACES],
             file_count: 0,
-            heap_limit: DEFAULT_TRACE_LIMIT,
+            heap_limit: None,
             lineup: Lineup::ALL,
             format: Format::Table,
             strict: false,
@@ -132,6 +138,17 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
             Err(exit) => return exit,
         }
     }
+    // One table of live blocks, long enough for every trace: the children
+    // write into their copies of it, so it stays empty here.
+    let most_slots = traces.iter().flatten().map(|t| t.slots as usize).max().unwrap_or(0);
+    let Ok(mut slots) = MapVec::filled(most_slots, Slot::EMPTY) else {
+        eprintln!("tmalloc: out of memory for the replay's block table");
+        return Exit::Failure;
+    };
+    let heap_limit = match heap_limit(options.heap_limit) {
+        Ok(limit) => limit,
+        Err(exit) => return exit,
+    };
     let table = options.format == Format::Table;
     if table {
         println!(
@@ -139,7 +156,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
             env!("CARGO_PKG_VERSION"),
             files.len(),
             if files.len() == 1 { "" } else { "s" },
-            Bytes(options.heap_limit),
+            Bytes(heap_limit),
         );
     }
     let rows = Table { format: options.format, columns: &COLUMNS, indent: "   " };
@@ -150,10 +167,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     let mut broken = false;
     for (name, t) in files.iter().zip(traces.iter().flatten()) {
         describe(name, t, table);
-        let Ok(mut slots) = MapVec::filled(t.slots as usize, Slot::EMPTY) else {
-            eprintln!("tmalloc: {}: out of memory for the replay's block table", Lossy(name));
-            return Exit::Failure;
-        };
+        let slots = &mut slots.as_mut_slice()[..t.slots as usize];
         if table {
             rows.header();
         }
@@ -161,7 +175,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
             if !options.lineup.contains(*c) {
                 continue;
             }
-            match measure(*c, t, slots.as_mut_slice(), options.heap_limit) {
+            match measure(*c, t, slots, heap_limit) {
                 Ok(r) => {
                     broken |= matches!(r.failure, Some(Failure::ContentsChanged { .. }));
                     if r.failure.is_none() {
@@ -187,6 +201,38 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     }
     print_average(options, &sums, files.len() as u64, table);
     if broken { Exit::Failure } else { Exit::Success }
+}
+
+/// The heap room each contender gets beyond what the process maps now (the
+/// binary, the decoded traces): `asked`, or by default 1 GiB, or less if
+/// the hard address-space limit leaves less. Asking for more than it
+/// leaves is a usage error that names the most.
+fn heap_limit(asked: Option<u64>) -> Result<u64, Exit> {
+    let mapped = mapped_bytes().unwrap_or(0);
+    let ceiling = address_space_ceiling();
+    let most = ceiling.saturating_sub(mapped);
+    match asked {
+        Some(limit) if limit > most => {
+            eprintln!(
+                "tmalloc: --limit {} is more than {} leaves beyond the {} the process maps: use at most {}K",
+                Bytes(limit),
+                HardLimit(ceiling),
+                Bytes(mapped),
+                most / 1024
+            );
+            Err(Exit::Usage)
+        }
+        Some(limit) => Ok(limit),
+        None if most < LEAST_HEAP => {
+            eprintln!(
+                "tmalloc: {} leaves no room for a heap beyond the {} the process maps",
+                HardLimit(ceiling),
+                Bytes(mapped)
+            );
+            Err(Exit::Failure)
+        }
+        None => Ok(most.min(DEFAULT_TRACE_LIMIT)),
+    }
 }
 
 /// Decodes `name`, or prints why not and returns the exit status that
@@ -278,9 +324,11 @@ fn describe(name: &[u8], t: &Trace, table: bool) {
 fn measure(c: Contender, t: &Trace, slots: &mut [Slot], heap_limit: u64) -> Result<Replayed, ChildFailed> {
     let mut run = |mode| {
         run_in_child(|| {
-            let room = mapped_bytes().unwrap_or(0).saturating_add(heap_limit);
-            if limit_address_space(room).is_err() {
-                eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
+            // Never above the hard limit, should this child map more than
+            // its parent did when it checked the room.
+            let room = mapped_bytes().unwrap_or(0).saturating_add(heap_limit).min(address_space_ceiling());
+            if let Err(e) = limit_address_space(room) {
+                eprintln!("tmalloc: {}: cannot lower RLIMIT_AS: {}", c.name(), ErrnoText(e));
                 tmalloc_rt::exit(1);
             }
             c.with_allocator(|alloc| replay_with(alloc, t, slots, mode))
