@@ -231,3 +231,57 @@ fn trace_replay_takes_what_the_hard_limit_leaves() {
         assert_eq!(out.status.code(), Some(0), "--limit {most}: {}", stderr(&out));
     }
 }
+
+/// The processes whose parent is `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // `pid (comm) state ppid ...`; comm may hold spaces, not a `)`.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        if after.split(' ').nth(1) == Some(&pid.to_string()) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Whether `pid` still runs: not gone, not a zombie waiting to be reaped.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !matches!(stat[stat.rfind(')').unwrap() + 2..].chars().next(), Some('Z' | 'X')))
+}
+
+/// Killing the parent alone ends its children too: none survives it.
+#[test]
+fn children_die_with_the_parent() {
+    use std::time::{Duration, Instant};
+    for bin in binaries() {
+        // worst-fit is slow with wide sizes at random: about 25 s of work.
+        let mut parent = Command::new(&bin)
+            .args(["--algo", "worst-fit", "--sizes", "wide", "--pattern", "random", "--limit", "64M"])
+            .args(["--format", "csv"])
+            .stdout(Stdio::null())
+            .env_remove("TMALLOC_TEST_FAULT")
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let children = loop {
+            let children = children_of(parent.id());
+            if !children.is_empty() || start.elapsed() > Duration::from_secs(10) {
+                break children;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!children.is_empty(), "the contender's process appears");
+        let killed = Command::new("kill").args(["-TERM", &parent.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        parent.wait().unwrap();
+        let start = Instant::now();
+        while children.iter().any(|&c| alive(c)) && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!children.iter().any(|&c| alive(c)), "{children:?} outlived their parent");
+    }
+}

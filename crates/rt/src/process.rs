@@ -78,8 +78,10 @@ const REPORT_MAGIC: u64 = 0x7A11_0C5E_7E90_0B1D;
 /// share stdout, and the parent reports an error of either once, at exit.
 pub fn run_in_child<const N: usize, R: Wire<N>>(work: impl FnOnce() -> R) -> Result<R, ChildFailed> {
     let [read_end, write_end] = sys::pipe2(open::CLOEXEC).map_err(ChildFailed::Pipe)?;
+    let parent = sys::getpid();
     let pid = match crate::fork() {
         Ok(Forked::Child) => {
+            die_with(parent);
             let _ = sys::close(read_end);
             report_and_exit(write_end, &work().encode())
         }
@@ -93,6 +95,17 @@ pub fn run_in_child<const N: usize, R: Wire<N>>(work: impl FnOnce() -> R) -> Res
     let _ = sys::close(write_end);
     let mut words = [0u64; N];
     collect(pid, read_end, &mut words).map(|()| R::decode(words))
+}
+
+/// In a child: asks the kernel to kill it when `parent` dies, so that a
+/// parent killed alone (SIGTERM to its pid) leaves no child burning a core.
+/// If the parent died before the request, the child has already been
+/// handed to another (`getppid` no longer says `parent`): it ends at once.
+fn die_with(parent: Pid) {
+    let _ = sys::set_parent_death_signal(sys::signal::SIGKILL);
+    if sys::getppid() != parent {
+        sys::exit_group(1);
+    }
 }
 
 /// In the child: sends `words`, its stdout error (0: none) and the magic
