@@ -285,3 +285,78 @@ fn children_die_with_the_parent() {
         assert!(!children.iter().any(|&c| alive(c)), "{children:?} outlived their parent");
     }
 }
+
+/// A FIFO of its own, in the temporary directory.
+fn fifo(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("tmalloc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    assert!(Command::new("mkfifo").arg(&path).status().unwrap().success());
+    path
+}
+
+/// A FIFO no one writes to: the binary says what it waits for within a few
+/// seconds, and waits on (until it is killed) rather than call it empty.
+#[test]
+fn a_fifo_without_a_writer_is_waited_for_out_loud() {
+    use std::io::BufRead;
+    use std::time::Duration;
+    let path = fifo("no-writer");
+    for bin in binaries() {
+        let mut child = Command::new(&bin)
+            .args(["--trace", path.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .env_remove("TMALLOC_TEST_FAULT")
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let _ = tx.send(line.unwrap());
+            }
+        });
+        let said = rx.recv_timeout(Duration::from_secs(10));
+        let still_waiting = child.try_wait().unwrap().is_none();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            said,
+            Ok(format!("tmalloc: {}: waiting for a writer (nothing to read yet)", path.display()))
+        );
+        assert!(still_waiting, "it waits on after saying so");
+    }
+    std::fs::remove_file(path).unwrap();
+}
+
+/// A writer that comes, late or at once, through a FIFO or a pipe: the
+/// trace is read whole.
+#[test]
+fn traces_come_through_fifos_and_pipes() {
+    use std::io::Write;
+    let path = fifo("writer");
+    let trace = std::fs::read(traces_dir().join("cc1.vglog")).unwrap();
+    let ok = |out: &Output| {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        assert!(
+            stdout(out).lines().nth(1).is_some_and(|row| row.contains(",slab-tlsf,ok,33132,")),
+            "{}",
+            stdout(out)
+        );
+    };
+    for bin in binaries() {
+        let csv = ["--algo", "slab-tlsf", "--format", "csv", "--trace"];
+        let child = Command::new(&bin).args(csv).arg(&path).stdout(Stdio::piped()).spawn().unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all(&trace).unwrap();
+        ok(&child.wait_with_output().unwrap());
+        let mut child = Command::new(&bin)
+            .args(csv)
+            .arg("/dev/stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&trace).unwrap();
+        ok(&child.wait_with_output().unwrap());
+    }
+    std::fs::remove_file(path).unwrap();
+}

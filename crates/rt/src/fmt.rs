@@ -224,6 +224,29 @@ impl fmt::Display for Lossy<'_> {
     }
 }
 
+/// At most `.1` bytes of `.0`, shown as [`Lossy`], then `...` if there
+/// were more: for echoing arguments, file names and trace lines in one-line
+/// messages, which a 100 KB argument would otherwise fill. A character is
+/// never cut in two.
+#[derive(Clone, Copy, Debug)]
+pub struct Cut<'a>(pub &'a [u8], pub usize);
+
+impl fmt::Display for Cut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Cut(text, max) = *self;
+        if text.len() <= max {
+            return Lossy(text).fmt(f);
+        }
+        // Back to the start of the character the cut falls in.
+        let mut end = max;
+        while end > 0 && text[end] & 0xC0 == 0x80 {
+            end -= 1;
+        }
+        Lossy(&text[..end]).fmt(f)?;
+        f.write_str("...")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +311,15 @@ mod tests {
             assert_eq!(format!("{}", ErrnoText(e)), line);
             assert!(line.starts_with(&format!("{} (", e.name().unwrap())), "{line}");
         }
+    }
+
+    #[test]
+    fn cut_keeps_the_head_and_whole_characters() {
+        assert_eq!(format!("{}", Cut(b"short", 5)), "short");
+        assert_eq!(format!("{}", Cut(b"longer", 5)), "longe...");
+        assert_eq!(format!("{}", Cut("a\u{e9}b".as_bytes(), 2)), "a...", "not half of the é");
+        assert_eq!(format!("{}", Cut("a\u{e9}b".as_bytes(), 3)), "a\u{e9}...");
+        assert_eq!(format!("{}", Cut(b"a\nbcdef", 3)), "a\\nb...");
     }
 
     #[test]

@@ -97,6 +97,17 @@ impl<T: Copy> MapVec<T> {
     }
 }
 
+impl MapVec<u8> {
+    /// `len` zero bytes: a buffer in a mapping of its own, off the stack.
+    pub fn zeroed(len: usize) -> Result<MapVec<u8>, Errno> {
+        let mut v = MapVec::new();
+        v.reserve(len)?;
+        // A fresh anonymous mapping is zero-filled.
+        v.len = len;
+        Ok(v)
+    }
+}
+
 impl<T: Copy> Default for MapVec<T> {
     fn default() -> Self {
         MapVec::new()
@@ -155,5 +166,7 @@ mod tests {
         assert_eq!(f.as_slice(), [(1, 2); 5]);
         assert_eq!(MapVec::<u8>::new().pop(), None);
         assert_eq!(MapVec::<u8>::new().reserve(usize::MAX), Err(Errno::ENOMEM));
+        let zeroed = MapVec::zeroed(100_000).unwrap();
+        assert!(zeroed.len() == 100_000 && zeroed.as_slice().iter().all(|&b| b == 0));
     }
 }

@@ -14,8 +14,6 @@
 //! (by the trace's sizes) over the most bytes the allocator held from the
 //! kernel.
 
-use core::ffi::CStr;
-
 use tmalloc_rt::fmt::{Bytes, ErrnoText, Lossy, Ratio, Thousands};
 use tmalloc_rt::mapvec::MapVec;
 use tmalloc_rt::process::{
@@ -240,12 +238,15 @@ fn heap_limit(asked: Option<u64>) -> Result<u64, Exit> {
 /// readable file, [`Exit::Failure`] when the system failed (out of
 /// descriptors or memory, an I/O error).
 fn load(name: &[u8], strict: bool) -> Result<Trace, Exit> {
-    let mut path = [0u8; 4096];
-    let Some(path) = c_path(name, &mut path) else {
-        eprintln!("tmalloc: {}: path too long", Lossy(name));
-        return Err(Exit::Usage);
+    // A pipe or FIFO whose writer is silent is waited for, but not silently.
+    let mut said = false;
+    let mut waiting = || {
+        if !said {
+            eprintln!("tmalloc: {}: waiting for a writer (nothing to read yet)", Lossy(name));
+            said = true;
+        }
     };
-    trace::load(path, strict).map_err(|e| {
+    trace::load(name, strict, &mut waiting).map_err(|e| {
         match e.line {
             Some(_) => eprintln!("tmalloc: {}:{e}", Lossy(name)),
             None => eprintln!("tmalloc: {}: {e}", Lossy(name)),
@@ -262,13 +263,6 @@ fn load(name: &[u8], strict: bool) -> Result<Trace, Exit> {
 /// not because of the path: the errors the same path may not give again.
 fn environment_failed(errno: Errno) -> bool {
     matches!(errno, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM | Errno::EIO | Errno::EINTR | Errno::EAGAIN)
-}
-
-/// `name` with a NUL after it, in `buf`; `None` if it does not fit.
-fn c_path<'b>(name: &[u8], buf: &'b mut [u8]) -> Option<&'b CStr> {
-    buf.get_mut(..name.len())?.copy_from_slice(name);
-    *buf.get_mut(name.len())? = 0;
-    CStr::from_bytes_with_nul(&buf[..=name.len()]).ok()
 }
 
 /// What the trace holds, and what of it was left out.
