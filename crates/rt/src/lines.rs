@@ -2,14 +2,16 @@
 //! would, without a heap: files of any size stream through it, and so do
 //! lines of any length.
 
+use core::ops::ControlFlow;
+
 use tmalloc_sys::Errno;
 
 /// Why reading stopped early.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Stop<E> {
+pub enum Stop {
     Read(Errno),
-    /// The callback refused a line.
-    Line(E),
+    /// The callback stopped it (and kept its reason).
+    Line,
 }
 
 /// Which part of a line the callback is given. A line that fits in the
@@ -46,16 +48,21 @@ impl Part {
 }
 
 /// Calls `each(line, part)` for every line of what `read` gives (`read`
-/// fills a buffer as `read(2)` does, 0 at the end), without its `\n`. A
-/// line that does not fit in `buf` with its newline comes in parts (see
-/// [`Part`]), overlapping by `overlap` bytes, which must be less than half
-/// the buffer.
-pub fn for_each_line<E>(
-    mut read: impl FnMut(&mut [u8]) -> Result<usize, Errno>,
+/// fills a buffer as `read(2)` does, 0 at the end), without its `\n`,
+/// until `each` breaks. A line that does not fit in `buf` with its newline
+/// comes in parts (see [`Part`]), overlapping by `overlap` bytes, which
+/// must be less than half the buffer. The callbacks are `dyn`: one copy of
+/// the loop serves every reader in the binary.
+pub fn for_each_line(
+    read: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
     buf: &mut [u8],
     overlap: usize,
-    mut each: impl FnMut(&[u8], Part) -> Result<(), E>,
-) -> Result<(), Stop<E>> {
+    each: &mut dyn FnMut(&[u8], Part) -> ControlFlow<()>,
+) -> Result<(), Stop> {
+    let mut each = |line: &[u8], part| match each(line, part) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(Stop::Line),
+    };
     debug_assert!(overlap < buf.len() / 2);
     let (mut start, mut end) = (0, 0);
     // Inside a long line whose first part was passed on.
@@ -70,7 +77,7 @@ pub fn for_each_line<E>(
             } else {
                 // A full buffer without a newline: pass it on, and keep its
                 // last bytes to start the next part with.
-                each(buf, if long { Part::Middle } else { Part::First }).map_err(Stop::Line)?;
+                each(buf, if long { Part::Middle } else { Part::First })?;
                 long = true;
                 buf.copy_within(end - overlap..end, 0);
                 end = overlap;
@@ -79,7 +86,7 @@ pub fn for_each_line<E>(
         let n = read(&mut buf[end..]).map_err(Stop::Read)?;
         if n == 0 {
             if end > start {
-                each(&buf[start..end], ending(long)).map_err(Stop::Line)?;
+                each(&buf[start..end], ending(long))?;
             }
             return Ok(());
         }
@@ -87,7 +94,7 @@ pub fn for_each_line<E>(
         end += n;
         while let Some(at) = buf[scan..end].iter().position(|&b| b == b'\n') {
             let newline = scan + at;
-            each(&buf[start..newline], ending(long)).map_err(Stop::Line)?;
+            each(&buf[start..newline], ending(long))?;
             long = false;
             start = newline + 1;
             scan = start;
@@ -104,7 +111,7 @@ mod tests {
     /// Reads `content` in pieces of at most `piece` bytes, as a pipe might.
     fn lines_of(content: &[u8], buf_len: usize, overlap: usize, piece: usize) -> Vec<(String, Part)> {
         let mut at = 0;
-        let read = |buf: &mut [u8]| {
+        let mut read = |buf: &mut [u8]| {
             let n = buf.len().min(piece).min(content.len() - at);
             buf[..n].copy_from_slice(&content[at..at + n]);
             at += n;
@@ -112,9 +119,9 @@ mod tests {
         };
         let mut buf = std::vec![0u8; buf_len];
         let mut out = Vec::new();
-        for_each_line::<()>(read, &mut buf, overlap, |l, part| {
+        for_each_line(&mut read, &mut buf, overlap, &mut |l, part| {
             out.push((String::from_utf8_lossy(l).into_owned(), part));
-            Ok(())
+            ControlFlow::Continue(())
         })
         .unwrap();
         out
@@ -197,7 +204,16 @@ mod tests {
     #[test]
     fn read_errors_stop_the_reading() {
         let mut buf = [0u8; 8];
-        let failing = |_: &mut [u8]| Err(Errno::EIO);
-        assert_eq!(for_each_line::<()>(failing, &mut buf, 2, |_, _| Ok(())), Err(Stop::Read(Errno::EIO)));
+        let mut failing = |_: &mut [u8]| Err(Errno::EIO);
+        let mut go_on = |_: &[u8], _| ControlFlow::Continue(());
+        assert_eq!(for_each_line(&mut failing, &mut buf, 2, &mut go_on), Err(Stop::Read(Errno::EIO)));
+        let mut empty = |_: &mut [u8]| Ok(0);
+        assert_eq!(for_each_line(&mut empty, &mut buf, 2, &mut go_on), Ok(()));
+        let mut lines = |b: &mut [u8]| {
+            b[..4].copy_from_slice(b"a\nb\n");
+            Ok(4)
+        };
+        let mut stop = |_: &[u8], _| ControlFlow::Break(());
+        assert_eq!(for_each_line(&mut lines, &mut buf, 2, &mut stop), Err(Stop::Line));
     }
 }

@@ -19,6 +19,7 @@ mod valgrind;
 
 use core::ffi::CStr;
 use core::fmt;
+use core::ops::ControlFlow;
 
 use tmalloc_rt::fmt::{Cut, ErrnoText};
 use tmalloc_rt::fs;
@@ -312,13 +313,25 @@ pub fn load(path: &[u8], strict: bool, waiting: &mut dyn FnMut()) -> Result<Trac
     let c_path = CStr::from_bytes_until_nul(name).unwrap_or_default();
     let fd = fs::open_to_read(c_path).map_err(|e| at_file(Problem::Open(e)))?;
     let mut decoder = Decoder::new(strict);
-    let read = |buf: &mut [u8]| fs::read_patiently(fd, buf, PATIENCE_MS, waiting);
-    let read = lines::for_each_line(read, buf, OVERLAP, |line, part| decoder.line(line, part));
+    let mut refused = None;
+    let read = lines::for_each_line(
+        &mut |buf| fs::read_patiently(fd, buf, PATIENCE_MS, waiting),
+        buf,
+        OVERLAP,
+        &mut |line, part| match decoder.line(line, part) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                refused = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    );
     let _ = sys::close(fd);
-    match read {
-        Ok(()) => decoder.finish(),
-        Err(lines::Stop::Read(e)) => Err(at_file(Problem::Read(e))),
-        Err(lines::Stop::Line(e)) => Err(e),
+    match (read, refused) {
+        (_, Some(e)) => Err(e),
+        (Ok(()), None) => decoder.finish(),
+        (Err(lines::Stop::Read(e)), None) => Err(at_file(Problem::Read(e))),
+        (Err(lines::Stop::Line), None) => Err(at_file(Problem::NoMemory)),
     }
 }
 
