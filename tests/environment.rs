@@ -360,3 +360,47 @@ fn traces_come_through_fifos_and_pipes() {
     }
     std::fs::remove_file(path).unwrap();
 }
+
+/// `ulimit -s 32`, as `ls` and `sort` run with: every mode, from its
+/// parent's stack to a contender's (which runs on a stack mapped for it
+/// when the limit is that small).
+#[test]
+fn every_mode_runs_on_a_32_kib_stack() {
+    let cc1 = traces_dir().join("cc1.vglog");
+    let calls = traces_dir().join("cases/calls.vglog");
+    let mut modes = every_mode();
+    modes.push(
+        ["--algo", "slab-tlsf,buddy,linked-list-allocator", "--sizes", "wide", "--format", "csv"]
+            .map(String::from)
+            .to_vec(),
+    );
+    modes.push(
+        [
+            "--trace",
+            cc1.to_str().unwrap(),
+            calls.to_str().unwrap(),
+            "--algo",
+            "slab-tlsf,linked-list-allocator",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for bin in binaries() {
+        for args in &modes {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = shell(r#"ulimit -s 32; exec "$0" "$@""#, &bin, &args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{} {args:?}: {:?} {}",
+                bin.display(),
+                out.status,
+                stderr(&out)
+            );
+            assert_eq!(stderr(&out), "", "{args:?}");
+            assert!(!stdout(&out).contains("failed:"), "{args:?}: {}", stdout(&out));
+        }
+        let out = shell(r#"ulimit -s 32; exec "$0" "$@""#, &bin, &["--bogus"]);
+        assert_eq!(out.status.code(), Some(2), "{:?}", out.status);
+    }
+}

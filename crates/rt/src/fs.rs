@@ -4,19 +4,6 @@ use core::ffi::CStr;
 
 use tmalloc_sys::{self as sys, Errno, Fd, open, poll};
 
-/// Reads the file at `path` into `buf`; returns the filled prefix and
-/// whether the file was longer than the buffer.
-pub fn read_into<'b>(path: &CStr, buf: &'b mut [u8]) -> Result<(&'b [u8], bool), Errno> {
-    let fd = sys::openat(Fd::CWD, path, open::RDONLY | open::CLOEXEC, 0)?;
-    let outcome = read_full(fd, buf).and_then(|filled| {
-        // Full: one more byte tells whether anything was left out.
-        let truncated = filled == buf.len() && read_retrying(fd, &mut [0u8; 1])? > 0;
-        Ok((filled, truncated))
-    });
-    let _ = sys::close(fd);
-    outcome.map(|(filled, truncated)| (&buf[..filled], truncated))
-}
-
 /// Opens `path` for reading without waiting in `open`, which for a FIFO no
 /// one has opened for writing would wait for ever; the reads then block
 /// again, as usual ([`read_patiently`] says when they wait).
@@ -85,16 +72,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_whole_files_and_reports_truncation() {
-        let mut big = [0u8; 1 << 16];
-        let (maps, truncated) = read_into(c"/proc/self/maps", &mut big).unwrap();
-        assert!(!truncated);
-        assert!(maps.ends_with(b"\n"));
-        let mut small = [0u8; 10];
-        let (head, truncated) = read_into(c"/proc/self/maps", &mut small).unwrap();
-        assert!(truncated);
-        assert_eq!(head, &maps[..10]);
-        assert_eq!(read_into(c"/no/such", &mut small).unwrap_err(), Errno::ENOENT);
+    fn reads_whole_files() {
+        let fd = open_to_read(c"/proc/self/maps").unwrap();
+        let mut buf = [0u8; 1 << 16];
+        let n = read_full(fd, &mut buf).unwrap();
+        assert!(n > 0 && n < buf.len() && buf[..n].ends_with(b"\n"));
+        assert_eq!(read_full(fd, &mut buf), Ok(0), "at the end");
+        sys::close(fd).unwrap();
+        assert_eq!(open_to_read(c"/no/such"), Err(Errno::ENOENT));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - [`process`]: work in a forked child under a limit, and its report.
 //! - [`parse`]: numbers and sizes in text.
 //! - [`mapvec`], [`keys`]: a growable array and a hash map in mappings.
+//! - [`stack`]: large values on the stack when it has room, else mapped.
 //! - [`image`]: the binary's own segments, from `linker.ld`'s symbols.
 //! - [`freestanding_runtime!`]: `_start` and the C symbols, for the binary.
 
@@ -29,6 +30,7 @@ pub mod lines;
 pub mod mapvec;
 pub mod parse;
 pub mod process;
+pub mod stack;
 pub mod startup;
 
 /// The kernel boundary, for [`freestanding_runtime!`]'s expansion.

@@ -9,11 +9,12 @@
 //! how the child ended.
 
 use core::fmt;
+use core::ops::ControlFlow;
 
 use tmalloc_sys::{self as sys, Errno, ExitStatus, Fd, Forked, Pid, Rlimit, clock, open, rlimit};
 
 use crate::fmt::ErrnoText;
-use crate::{fs, io};
+use crate::{eprintln, fs, io, lines, stack};
 
 /// A report that crosses the pipe as `N` words.
 pub trait Wire<const N: usize>: Sized {
@@ -72,6 +73,8 @@ const REPORT_MAGIC: u64 = 0x7A11_0C5E_7E90_0B1D;
 
 /// Runs `work` in a forked child, which sends its report back through a
 /// pipe and exits with status 0; returns the report, or why there is none.
+/// Under a small stack limit the work runs on a stack mapped for it
+/// ([`stack::with_room`]).
 /// Buffered output is flushed before the fork ([`crate::fork`]).
 ///
 /// The report ends with the child's stdout error, if any: parent and child
@@ -79,11 +82,16 @@ const REPORT_MAGIC: u64 = 0x7A11_0C5E_7E90_0B1D;
 pub fn run_in_child<const N: usize, R: Wire<N>>(work: impl FnOnce() -> R) -> Result<R, ChildFailed> {
     let [read_end, write_end] = sys::pipe2(open::CLOEXEC).map_err(ChildFailed::Pipe)?;
     let parent = sys::getpid();
+    let mut words = [0u64; N];
     let pid = match crate::fork() {
         Ok(Forked::Child) => {
-            die_with(parent);
-            let _ = sys::close(read_end);
-            report_and_exit(write_end, &work().encode())
+            let mut work = Some(work);
+            let pipe = [read_end, write_end];
+            in_child(parent, pipe, &mut words, &mut |words| {
+                if let Some(work) = work.take() {
+                    words.copy_from_slice(&work().encode());
+                }
+            })
         }
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
@@ -93,8 +101,25 @@ pub fn run_in_child<const N: usize, R: Wire<N>>(work: impl FnOnce() -> R) -> Res
         }
     };
     let _ = sys::close(write_end);
-    let mut words = [0u64; N];
     collect(pid, read_end, &mut words).map(|()| R::decode(words))
+}
+
+/// The child's side: `work` fills `words`, on a stack with room for it
+/// ([`stack::with_room`]), and they go to the parent. Not generic, like
+/// [`collect`]: one copy in the binary whatever the report.
+fn in_child(
+    parent: Pid,
+    [read_end, write_end]: [Fd; 2],
+    words: &mut [u64],
+    work: &mut dyn FnMut(&mut [u64]),
+) -> ! {
+    die_with(parent);
+    let _ = sys::close(read_end);
+    if let Err(e) = stack::with_room(&mut || work(words)) {
+        eprintln!("tmalloc: cannot map a stack for a child: {}", ErrnoText(e));
+        sys::exit_group(1);
+    }
+    report_and_exit(write_end, words)
 }
 
 /// In a child: asks the kernel to kill it when `parent` dies, so that a
@@ -109,8 +134,7 @@ fn die_with(parent: Pid) {
 }
 
 /// In the child: sends `words`, its stdout error (0: none) and the magic
-/// word, then exits with status 0. Not generic, like [`collect`]: one copy
-/// in the binary whatever the report.
+/// word, then exits with status 0.
 fn report_and_exit(write_end: Fd, words: &[u64]) -> ! {
     io::STDOUT.flush();
     let stdout_error = io::STDOUT.error().map_or(0, |e| e.into_raw() as u64);
@@ -171,13 +195,25 @@ pub fn traced() -> bool {
     status_field(b"TracerPid:").is_some_and(|pid| pid != 0)
 }
 
-/// The number after `name` in `/proc/self/status`.
+/// The number after `name` in `/proc/self/status`, read a line at a time
+/// through a small buffer (a long `Groups:` line comes in parts, and is
+/// not the one asked for).
 fn status_field(name: &[u8]) -> Option<u64> {
-    let mut buf = [0u8; 4096];
-    let (status, _) = fs::read_into(c"/proc/self/status", &mut buf).ok()?;
-    let line = status.split(|&b| b == b'\n').find(|l| l.starts_with(name))?;
-    let digits: &[u8] = line[name.len()..].trim_ascii().split(|&b| b == b' ').next()?;
-    crate::parse::parse_u64(digits)
+    let fd = sys::openat(Fd::CWD, c"/proc/self/status", open::RDONLY | open::CLOEXEC, 0).ok()?;
+    let mut value = None;
+    let _ =
+        lines::for_each_line(&mut |buf| fs::read_retrying(fd, buf), &mut [0u8; 256], 0, &mut |line, part| {
+            match line.strip_prefix(name) {
+                Some(rest) if part == lines::Part::Whole => {
+                    let digits = rest.trim_ascii().split(|&b| b == b' ').next().unwrap_or_default();
+                    value = crate::parse::parse_u64(digits);
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        });
+    let _ = sys::close(fd);
+    value
 }
 
 /// Nanoseconds on the monotonic clock.

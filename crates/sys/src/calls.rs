@@ -256,6 +256,17 @@ pub fn mmap_anonymous(len: usize) -> Result<*mut u8, Errno> {
     unsafe { mmap(0, len, map::PROT_READ | map::PROT_WRITE, map::PRIVATE | map::ANONYMOUS, Fd(-1), 0) }
 }
 
+/// `mprotect(2)`: sets the protection of `[addr, addr + len)`.
+///
+/// # Safety
+///
+/// No live reference may point into the range if it loses read or write
+/// access.
+pub unsafe fn mprotect(addr: *mut u8, len: usize, prot: usize) -> Result<(), Errno> {
+    // SAFETY: the caller vouches for what the range holds.
+    result(unsafe { syscall3(Sysno::mprotect as usize, addr as usize, len, prot) }).map(drop)
+}
+
 /// `munmap(2)`.
 ///
 /// # Safety

@@ -129,16 +129,23 @@ struct Sums {
 /// a contender crashed or changed a block's contents.
 pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     let files = options.files();
-    let mut traces: [Option<Trace>; MAX_TRACES] = [const { None }; MAX_TRACES];
-    for (name, slot) in files.iter().zip(&mut traces) {
-        match load(name, options.strict) {
-            Ok(t) => *slot = Some(t),
+    // The decoded traces (250 bytes each, before their operations) live in
+    // a mapping, off the stack.
+    let mut traces = MapVec::new();
+    for name in files {
+        let pushed = match load(name, options.strict) {
+            Ok(t) => traces.push(t),
             Err(exit) => return exit,
+        };
+        if pushed.is_err() {
+            eprintln!("tmalloc: out of memory for the decoded traces");
+            return Exit::Failure;
         }
     }
+    let traces = traces.as_slice();
     // One table of live blocks, long enough for every trace: the children
     // write into their copies of it, so it stays empty here.
-    let most_slots = traces.iter().flatten().map(|t| t.slots as usize).max().unwrap_or(0);
+    let most_slots = traces.iter().map(|t| t.slots as usize).max().unwrap_or(0);
     let Ok(mut slots) = MapVec::filled(most_slots, Slot::EMPTY) else {
         eprintln!("tmalloc: out of memory for the replay's block table");
         return Exit::Failure;
@@ -163,7 +170,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     }
     let mut sums = [Sums::default(); Contender::ALL.len()];
     let mut broken = false;
-    for (name, t) in files.iter().zip(traces.iter().flatten()) {
+    for (name, t) in files.iter().zip(traces) {
         describe(name, t, table);
         let slots = &mut slots.as_mut_slice()[..t.slots as usize];
         if table {
