@@ -14,7 +14,7 @@
 //! (by the trace's sizes) over the most bytes the allocator held from the
 //! kernel.
 
-use tmalloc_rt::fmt::{Bytes, ErrnoText, Lossy, Ratio, Thousands};
+use tmalloc_rt::fmt::{Bytes, Cut, ErrnoText, Lossy, Ratio, Thousands};
 use tmalloc_rt::mapvec::MapVec;
 use tmalloc_rt::process::{
     ChildFailed, Wire, address_space_ceiling, limit_address_space, mapped_bytes, now_ns, run_in_child,
@@ -24,6 +24,7 @@ use tmalloc_sys::Errno;
 use tmalloc_workload::replay::{self, Failure, Mode, Slot};
 use tmalloc_workload::trace::{self, Problem, Skip, Trace};
 
+use crate::cli::ECHO;
 use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
 use crate::{Exit, HardLimit, cannot_go_on};
@@ -249,14 +250,14 @@ fn load(name: &[u8], strict: bool) -> Result<Trace, Exit> {
     let mut said = false;
     let mut waiting = || {
         if !said {
-            eprintln!("tmalloc: {}: waiting for a writer (nothing to read yet)", Lossy(name));
+            eprintln!("tmalloc: {}: waiting for a writer (nothing to read yet)", Cut(name, ECHO));
             said = true;
         }
     };
     trace::load(name, strict, &mut waiting).map_err(|e| {
         match e.line {
-            Some(_) => eprintln!("tmalloc: {}:{e}", Lossy(name)),
-            None => eprintln!("tmalloc: {}: {e}", Lossy(name)),
+            Some(_) => eprintln!("tmalloc: {}:{e}", Cut(name, ECHO)),
+            None => eprintln!("tmalloc: {}: {e}", Cut(name, ECHO)),
         }
         match e.problem {
             Problem::Open(errno) | Problem::Read(errno) if environment_failed(errno) => Exit::Failure,
