@@ -122,15 +122,14 @@ impl fmt::Display for Hex {
 pub struct ErrnoText(pub tmalloc_sys::Errno);
 
 /// The errnos [`ERRNO_TEXT`] names, in the order of its lines.
-const ERRNOS: [u8; 27] =
-    [1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 16, 19, 20, 21, 22, 23, 24, 27, 28, 32, 36, 38, 40, 75, 122];
+const ERRNOS: [u8; 24] =
+    [1, 2, 4, 5, 6, 9, 10, 11, 12, 13, 19, 20, 21, 22, 23, 24, 27, 28, 32, 36, 38, 40, 75, 122];
 
 /// One line per errno of [`ERRNOS`]: a single string, so that the table
 /// costs its text and no pointer per entry.
 const ERRNO_TEXT: &str = "\
 EPERM (Operation not permitted)
 ENOENT (No such file or directory)
-ESRCH (No such process)
 EINTR (Interrupted system call)
 EIO (Input/output error)
 ENXIO (No such device or address)
@@ -139,8 +138,6 @@ ECHILD (No child processes)
 EAGAIN (Resource temporarily unavailable)
 ENOMEM (Cannot allocate memory)
 EACCES (Permission denied)
-EFAULT (Bad address)
-EBUSY (Device or resource busy)
 ENODEV (No such device)
 ENOTDIR (Not a directory)
 EISDIR (Is a directory)
