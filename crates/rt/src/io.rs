@@ -240,8 +240,11 @@ pub fn guard_standard_descriptors() -> Result<(), Errno> {
 
 /// Standard output, fully buffered.
 pub static STDOUT: Stream<1, 8192> = Stream::new();
-/// Standard error, one `write` per message.
-pub static STDERR: Stream<2, 1024> = Stream::new();
+/// Standard error, one `write` per message. A message is one line, with
+/// echoed arguments cut short ([`crate::fmt::Cut`]): 512 bytes hold it
+/// (a longer one takes two writes), and every byte of `.bss` counts
+/// against each contender's `RLIMIT_AS`.
+pub static STDERR: Stream<2, 512> = Stream::new();
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
