@@ -11,7 +11,7 @@
 //! - [`process`]: work in a forked child under a limit, and its report.
 //! - [`parse`]: numbers and sizes in text.
 //! - [`mapvec`], [`keys`]: a growable array and a hash map in mappings.
-//! - [`stack`]: large values on the stack when it has room, else mapped.
+//! - [`stack`]: room on the stack for a child's work, mapped under a small limit.
 //! - [`image`]: the binary's own segments, from `linker.ld`'s symbols.
 //! - [`freestanding_runtime!`]: `_start` and the C symbols, for the binary.
 

@@ -331,6 +331,7 @@ pub fn load(path: &[u8], strict: bool, waiting: &mut dyn FnMut()) -> Result<Trac
         (_, Some(e)) => Err(e),
         (Ok(()), None) => decoder.finish(),
         (Err(lines::Stop::Read(e)), None) => Err(at_file(Problem::Read(e))),
+        // The callback breaks only with the error it keeps: not reached.
         (Err(lines::Stop::Line), None) => Err(at_file(Problem::NoMemory)),
     }
 }
