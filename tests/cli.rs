@@ -61,6 +61,31 @@ fn bad_arguments_exit_2_with_one_clear_line() {
     }
 }
 
+/// A number that is only too large says so; an empty file name, or an
+/// option `--image` does not take, is refused; a long argument is echoed
+/// cut.
+#[test]
+fn odd_values_get_the_message_that_fits_them() {
+    for bin in binaries() {
+        let too_large = "invalid value '18446744073709551616' for '--seed': too large";
+        assert_usage_error(&run(&bin, &["--seed", "18446744073709551616"]), too_large);
+        assert_usage_error(&run(&bin, &["--limit", "99999999999999999999"]), "for '--limit': too large");
+        assert_usage_error(&run(&bin, &["--trace="]), "invalid value '' for '--trace': an empty file name");
+        assert_usage_error(
+            &run(&bin, &["--image", "--trace", "a.rep"]),
+            "option '--trace' does not apply to --image",
+        );
+        assert_usage_error(
+            &run(&bin, &["--algo", "tlsf", "--image"]),
+            "option '--algo' does not apply to --image",
+        );
+        let long = format!("--limit={}", "9".repeat(100_000));
+        let out = run(&bin, &[&long]);
+        assert_usage_error(&out, &format!("invalid value '{}...' for '--limit': too large", "9".repeat(128)));
+        assert!(stderr(&out).len() < 300, "{} bytes", stderr(&out).len());
+    }
+}
+
 #[test]
 fn arguments_that_are_not_utf8_are_reported_not_panicked_on() {
     let bin = common::debug_binary();

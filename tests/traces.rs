@@ -270,8 +270,8 @@ fn refused(file: &Path, extra: &[&str], message: &str) {
 #[test]
 fn bad_traces_are_refused_with_file_and_line() {
     const HEADER: &str = "100\n4\n2\n1\n";
-    refused(Path::new("/no/such/trace.rep"), &[], ": cannot open: No such file or directory");
-    refused(&traces_dir(), &[], ": cannot read: Is a directory");
+    refused(Path::new("/no/such/trace.rep"), &[], ": cannot open: ENOENT (No such file or directory)");
+    refused(&traces_dir(), &[], ": cannot read: EISDIR (Is a directory)");
     let cases: &[(&str, &str, &str)] = &[
         ("bad-line.rep", "a 0 8\nz 0\n", ":6: expected `a ID BYTES`, `r ID BYTES` or `f ID`"),
         ("unknown-free.rep", "a 0 8\nf 3\n", ":6: `f 3`: id 3 was never allocated"),
@@ -311,7 +311,32 @@ fn unpaired_valgrind_lines_are_counted_or_refused_with_strict() {
     assert!(report.contains("skipped 2 lines"), "{report}");
     assert!(report.contains("1 free of an address no live block has (first on line 3)"), "{report}");
     assert!(report.contains("1 allocation without its address (first on line 4)"), "{report}");
-    refused(&log, &["--strict"], ":3: free of an address no live block has (0x2000; --strict)");
+    refused(&log, &["--strict"], ":3: `free(0x2000)`: free of an address no live block has (--strict)");
+}
+
+/// A record after 100 KB of the program's output on its line is replayed;
+/// one followed by 100 KB, or cut off by another thread's call, is counted
+/// on its own line, and is the one `--strict` names.
+#[test]
+fn long_and_interleaved_valgrind_lines_are_read_or_counted() {
+    let output = "x".repeat(100_000);
+    let log = temp_trace(
+        "long-lines.vglog",
+        &format!(
+            "==7== Memcheck\n{output}--7-- malloc(8) = 0x1000\n--7-- malloc(765)calloc(17,16) = 0x2000\n\
+             --7-- malloc(5){output} = 0x3000\n--7-- free(0x1000)\n--7-- free(0x2000)\n"
+        ),
+    );
+    let rows = replay_csv(&["--algo", "slab-tlsf", "--trace", log.to_str().unwrap()]);
+    assert_eq!((rows[0].status.as_str(), rows[0].ops, rows[0].peak_payload), ("ok", 4, Some(8 + 17 * 16)));
+    let report = stdout(&run(&debug_binary(), &["--algo", "slab-tlsf", "--trace", log.to_str().unwrap()]));
+    assert!(report.contains("skipped 2 lines"), "{report}");
+    assert!(report.contains("1 allocation call interrupted by another call (first on line 3)"), "{report}");
+    assert!(
+        report.contains("1 record followed by more than 4 KiB on its line (first on line 4)"),
+        "{report}"
+    );
+    refused(&log, &["--strict"], ":3: `malloc(765)`: allocation call interrupted by another call (--strict)");
 }
 
 #[test]

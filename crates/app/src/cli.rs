@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-use tmalloc_rt::fmt::Lossy;
-use tmalloc_rt::parse::{parse_size, parse_u64};
+use tmalloc_rt::fmt::Cut;
+use tmalloc_rt::parse::{BadNumber, parse_decimal, parse_size};
 use tmalloc_workload::consume_memory::{Pattern, Sizes};
 
 use crate::commands::consume::{Options, Seed};
@@ -28,7 +28,7 @@ Options:
       --limit SIZE        Address-space limit per contender, as `ulimit -v`
                           [default: 10M; suffixes K, M, G]. With --trace:
                           room for the heap beyond the trace's bookkeeping
-                          [default: 1G]
+                          [default: 1G, or what ulimit -v leaves]
       --seed N|random     Seed of the request stream [default: 10]
       --algo NAME[,NAME]  Contenders, or `all` [default: all]; NAME is a
                           tmalloc policy (slab-tlsf, tlsf, segregated, buddy,
@@ -47,6 +47,10 @@ Options:
   -h, --help              Print this help and exit
   -V, --version           Print the version and exit
 ";
+
+/// The most bytes of an argument a message echoes: a 100 KB argument is
+/// cut, with `...` after it.
+pub(crate) const ECHO: usize = 128;
 
 /// What the command line asks for.
 // Made once per run, on the stack; there is no heap to box the file list into.
@@ -86,14 +90,14 @@ pub(crate) enum UsageError<'a> {
 impl fmt::Display for UsageError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UsageError::UnknownOption(arg) => write!(f, "unknown option '{}'", Lossy(arg)),
-            UsageError::UnexpectedArgument(arg) => write!(f, "unexpected argument '{}'", Lossy(arg)),
+            UsageError::UnknownOption(arg) => write!(f, "unknown option '{}'", Cut(arg, ECHO)),
+            UsageError::UnexpectedArgument(arg) => write!(f, "unexpected argument '{}'", Cut(arg, ECHO)),
             UsageError::MissingValue(option) => write!(f, "option '{option}' needs a value"),
             UsageError::UnexpectedValue { option, value } => {
-                write!(f, "option '{option}' takes no value, got '{}'", Lossy(value))
+                write!(f, "option '{option}' takes no value, got '{}'", Cut(value, ECHO))
             }
             UsageError::BadValue { option, value, why } => {
-                write!(f, "invalid value '{}' for '{option}': {why}", Lossy(value))
+                write!(f, "invalid value '{}' for '{option}': {why}", Cut(value, ECHO))
             }
             UsageError::NotWith { option, mode } => write!(f, "option '{option}' does not apply {mode}"),
             UsageError::TooManyTraces => write!(f, "too many trace files (at most {MAX_TRACES})"),
@@ -119,7 +123,10 @@ fn parse_seed(text: &[u8]) -> Result<Seed, &'static str> {
     if text == b"random" {
         return Ok(Seed::Random);
     }
-    parse_u64(text).map(Seed::Fixed).ok_or("expected a number below 2^64, or `random`")
+    parse_decimal(text).map(Seed::Fixed).map_err(|e| match e {
+        BadNumber::NotDigits => "expected a number below 2^64, or `random`",
+        BadNumber::TooLarge => "too large",
+    })
 }
 
 fn parse_lineup(text: &[u8]) -> Result<Lineup, &'static str> {
@@ -140,8 +147,10 @@ pub(crate) fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Comm
     let (mut help, mut version, mut image, mut strict) = (false, false, false, false);
     let mut limit = None;
     let mut traces = ReplayOptions::new();
-    // The first option given that only the experiment takes.
+    // The first option given that only the experiment takes, and the first
+    // that --image takes not.
     let mut experiment_only = None;
+    let mut not_for_image = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = split_inline_value(arg);
@@ -153,26 +162,43 @@ pub(crate) fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Comm
             |option: &'static str| inline.or_else(|| args.next()).ok_or(UsageError::MissingValue(option));
         let bad =
             |option: &'static str, value: &'a [u8]| move |why| UsageError::BadValue { option, value, why };
+        // A file named by nothing would be opened as ``: refused here.
+        let add_trace = |traces: &mut ReplayOptions<'a>, file: &'a [u8]| match file {
+            b"" => Err(bad("--trace", file)("an empty file name")),
+            _ => traces.add_file(file).map_err(UsageError::from),
+        };
+        // The option's name, once matched below, if --image does not take it.
+        let mut given = None;
         match name {
             b"-h" | b"--help" => help = no_value("--help")?,
             b"-V" | b"--version" => version = no_value("--version")?,
             b"--image" => image = no_value("--image")?,
-            b"--strict" => strict = no_value("--strict")?,
-            b"--trace" => traces.add_file(value("--trace")?)?,
+            b"--strict" => {
+                strict = no_value("--strict")?;
+                given = Some("--strict");
+            }
+            b"--trace" => {
+                add_trace(&mut traces, value("--trace")?)?;
+                given = Some("--trace");
+            }
             b"--limit" => {
+                given = Some("--limit");
                 let v = value("--limit")?;
                 limit = Some(parse_size(v).map_err(bad("--limit", v))?);
             }
             b"--seed" => {
+                given = Some("--seed");
                 let v = value("--seed")?;
                 options.seed = parse_seed(v).map_err(bad("--seed", v))?;
                 experiment_only = experiment_only.or(Some("--seed"));
             }
             b"--algo" => {
+                given = Some("--algo");
                 let v = value("--algo")?;
                 options.lineup = parse_lineup(v).map_err(bad("--algo", v))?;
             }
             b"--pattern" => {
+                given = Some("--pattern");
                 let v = value("--pattern")?;
                 options.pattern = match v {
                     b"lifo" => Pattern::Lifo,
@@ -182,6 +208,7 @@ pub(crate) fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Comm
                 experiment_only = experiment_only.or(Some("--pattern"));
             }
             b"--sizes" => {
+                given = Some("--sizes");
                 let v = value("--sizes")?;
                 options.sizes = match v {
                     b"seed" => Sizes::Seed,
@@ -191,6 +218,7 @@ pub(crate) fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Comm
                 experiment_only = experiment_only.or(Some("--sizes"));
             }
             b"--format" => {
+                given = Some("--format");
                 let v = value("--format")?;
                 options.format = match v {
                     b"table" => Format::Table,
@@ -202,11 +230,15 @@ pub(crate) fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Comm
                 return Err(UsageError::UnknownOption(name));
             }
             // After --trace, more files may follow: `--trace traces/*`.
-            _ if !traces.files().is_empty() => traces.add_file(arg)?,
+            _ if !traces.files().is_empty() => add_trace(&mut traces, arg)?,
             _ => return Err(UsageError::UnexpectedArgument(arg)),
         }
+        not_for_image = not_for_image.or(given);
     }
     let replay = !traces.files().is_empty();
+    if let (true, Some(option)) = (image, not_for_image) {
+        return Err(UsageError::NotWith { option, mode: "to --image" });
+    }
     if let (true, Some(option)) = (replay, experiment_only) {
         return Err(UsageError::NotWith { option, mode: "to --trace" });
     }
@@ -220,7 +252,7 @@ pub(crate) fn parse<'a>(args: impl IntoIterator<Item = &'a [u8]>) -> Result<Comm
     } else if image {
         Command::Image
     } else if replay {
-        traces.heap_limit = limit.unwrap_or(traces.heap_limit);
+        traces.heap_limit = limit;
         traces.lineup = options.lineup;
         traces.format = options.format;
         traces.strict = strict;
@@ -313,7 +345,19 @@ mod tests {
         );
         assert_eq!(
             msg(&["--seed", "18446744073709551616"]),
-            "invalid value '18446744073709551616' for '--seed': expected a number below 2^64, or `random`"
+            "invalid value '18446744073709551616' for '--seed': too large"
+        );
+        assert_eq!(
+            msg(&["--limit", "99999999999999999999"]),
+            "invalid value '99999999999999999999' for '--limit': too large"
+        );
+        assert_eq!(msg(&["--trace="]), "invalid value '' for '--trace': an empty file name");
+        assert_eq!(msg(&["--trace", "a.rep", ""]), "invalid value '' for '--trace': an empty file name");
+        assert_eq!(msg(&["--image", "--trace", "a.rep"]), "option '--trace' does not apply to --image");
+        assert_eq!(msg(&["--format=csv", "--image"]), "option '--format' does not apply to --image");
+        assert_eq!(
+            msg(&["--image", "--algo", "tlsf", "--seed", "3"]),
+            "option '--algo' does not apply to --image"
         );
         assert_eq!(
             msg(&["--algo", "tlsf,nope"]),
@@ -327,6 +371,10 @@ mod tests {
         assert_eq!(msg(&["--format", "json"]), "invalid value 'json' for '--format': expected table or csv");
         let invalid_utf8 = parse([&b"--\xff"[..]]).unwrap_err().to_string();
         assert_eq!(invalid_utf8, "unknown option '--\u{FFFD}'");
+        // A long argument is echoed cut, not whole.
+        let long = std::format!("--{}", "x".repeat(100_000));
+        let cut = std::format!("unknown option '{}...'", &long[..ECHO]);
+        assert_eq!(msg(&[long.as_str()]), cut);
     }
 
     #[test]

@@ -39,6 +39,24 @@ pub enum Exit {
     Usage = 2,
 }
 
+/// A child could not be made or collected (`pipe2`, `fork`, `wait4`
+/// failed): a failure of the environment, not of a contender. One line,
+/// and no more rows.
+pub(crate) fn cannot_go_on(why: &process::ChildFailed) -> Exit {
+    eprintln!("tmalloc: {why}");
+    Exit::Failure
+}
+
+/// The hard limit on address space, as messages name it: `the hard
+/// address-space limit (ulimit -v 9000)`, in the KiB `ulimit` counts.
+pub(crate) struct HardLimit(pub(crate) u64);
+
+impl core::fmt::Display for HardLimit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "the hard address-space limit (ulimit -v {})", self.0 / 1024)
+    }
+}
+
 /// The binary's `main`: parse, dispatch, return the exit status.
 pub fn main(startup: &Startup) -> i32 {
     // Under gdb, which follows the experiment's children and detaches from

@@ -113,27 +113,58 @@ impl fmt::Display for Hex {
     }
 }
 
-/// What an I/O error means, as `strerror` says it, for the errors a file
-/// can give. A table of all of them (the `syscalls` crate has one) would
-/// cost the binary 5 KiB; the rest print as their number.
+/// An errno as its name and what `strerror` says of it: `ENOSPC (No space
+/// left on device)`. Only the errors the program can meet are named, from
+/// opening and reading files, writing output, creating pipes and processes
+/// and setting limits: a table of all of them (the `syscalls` crate has
+/// one) would cost the binary 5 KiB. Any other prints as `errno N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ErrnoText(pub tmalloc_sys::Errno);
 
+/// The errnos [`ERRNO_TEXT`] names, in the order of its lines.
+const ERRNOS: [u8; 24] =
+    [1, 2, 4, 5, 6, 9, 10, 11, 12, 13, 19, 20, 21, 22, 23, 24, 27, 28, 32, 36, 38, 40, 75, 122];
+
+/// One line per errno of [`ERRNOS`]: a single string, so that the table
+/// costs its text and no pointer per entry.
+const ERRNO_TEXT: &str = "\
+EPERM (Operation not permitted)
+ENOENT (No such file or directory)
+EINTR (Interrupted system call)
+EIO (Input/output error)
+ENXIO (No such device or address)
+EBADF (Bad file descriptor)
+ECHILD (No child processes)
+EAGAIN (Resource temporarily unavailable)
+ENOMEM (Cannot allocate memory)
+EACCES (Permission denied)
+ENODEV (No such device)
+ENOTDIR (Not a directory)
+EISDIR (Is a directory)
+EINVAL (Invalid argument)
+ENFILE (Too many open files in system)
+EMFILE (Too many open files)
+EFBIG (File too large)
+ENOSPC (No space left on device)
+EPIPE (Broken pipe)
+ENAMETOOLONG (File name too long)
+ENOSYS (Function not implemented)
+ELOOP (Too many levels of symbolic links)
+EOVERFLOW (Value too large for defined data type)
+EDQUOT (Disk quota exceeded)";
+
 impl fmt::Display for ErrnoText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use tmalloc_sys::Errno;
-        let text = match self.0 {
-            Errno::ENOENT => "No such file or directory",
-            Errno::EACCES => "Permission denied",
-            Errno::EISDIR => "Is a directory",
-            Errno::ENOTDIR => "Not a directory",
-            Errno::ELOOP => "Too many levels of symbolic links",
-            Errno::ENAMETOOLONG => "File name too long",
-            Errno::ENOMEM => "Cannot allocate memory",
-            Errno::EIO => "Input/output error",
-            other => return write!(f, "error {}", other.into_raw()),
-        };
-        f.write_str(text)
+        let raw = self.0.into_raw();
+        let text = ERRNOS
+            .iter()
+            .position(|&e| e as i32 == raw)
+            .and_then(|i| ERRNO_TEXT.as_bytes().split(|&b| b == b'\n').nth(i));
+        match text {
+            // SAFETY: a line of an ASCII string, cut at a newline.
+            Some(line) => f.write_str(unsafe { core::str::from_utf8_unchecked(line) }),
+            None => write!(f, "errno {raw}"),
+        }
     }
 }
 
@@ -190,6 +221,29 @@ impl fmt::Display for Lossy<'_> {
     }
 }
 
+/// At most `.1` bytes of `.0`, shown as [`Lossy`], then `...` if there
+/// were more: for echoing arguments, file names and trace lines in one-line
+/// messages, which a 100 KB argument would otherwise fill. A character is
+/// never cut in two.
+#[derive(Clone, Copy, Debug)]
+pub struct Cut<'a>(pub &'a [u8], pub usize);
+
+impl fmt::Display for Cut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Cut(text, max) = *self;
+        if text.len() <= max {
+            return Lossy(text).fmt(f);
+        }
+        // Back to the start of the character the cut falls in.
+        let mut end = max;
+        while end > 0 && text[end] & 0xC0 == 0x80 {
+            end -= 1;
+        }
+        Lossy(&text[..end]).fmt(f)?;
+        f.write_str("...")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +291,32 @@ mod tests {
     fn hex_pads_as_a_whole() {
         assert_eq!(format!("[{:>8}]", Hex(0x1f)), "[    0x1f]");
         assert_eq!(format!("{}", Hex(u64::MAX)), "0xffffffffffffffff");
+    }
+
+    #[test]
+    fn errnos_print_their_name_and_description() {
+        use tmalloc_sys::Errno;
+        assert_eq!(format!("{}", ErrnoText(Errno::ENOSPC)), "ENOSPC (No space left on device)");
+        assert_eq!(format!("{}", ErrnoText(Errno::EPERM)), "EPERM (Operation not permitted)");
+        assert_eq!(format!("{}", ErrnoText(Errno::EDQUOT)), "EDQUOT (Disk quota exceeded)");
+        assert_eq!(format!("{}", ErrnoText(Errno::EMFILE)), "EMFILE (Too many open files)");
+        assert_eq!(format!("{}", ErrnoText(Errno::ERANGE)), "errno 34");
+        // Every line agrees with the syscalls crate's own table.
+        assert_eq!(ERRNO_TEXT.lines().count(), ERRNOS.len());
+        for (&raw, line) in ERRNOS.iter().zip(ERRNO_TEXT.lines()) {
+            let e = Errno::new(raw as i32);
+            assert_eq!(format!("{}", ErrnoText(e)), line);
+            assert!(line.starts_with(&format!("{} (", e.name().unwrap())), "{line}");
+        }
+    }
+
+    #[test]
+    fn cut_keeps_the_head_and_whole_characters() {
+        assert_eq!(format!("{}", Cut(b"short", 5)), "short");
+        assert_eq!(format!("{}", Cut(b"longer", 5)), "longe...");
+        assert_eq!(format!("{}", Cut("a\u{e9}b".as_bytes(), 2)), "a...", "not half of the é");
+        assert_eq!(format!("{}", Cut("a\u{e9}b".as_bytes(), 3)), "a\u{e9}...");
+        assert_eq!(format!("{}", Cut(b"a\nbcdef", 3)), "a\\nb...");
     }
 
     #[test]

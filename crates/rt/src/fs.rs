@@ -2,19 +2,46 @@
 
 use core::ffi::CStr;
 
-use tmalloc_sys::{self as sys, Errno, Fd, open};
+use tmalloc_sys::{self as sys, Errno, Fd, open, poll};
 
-/// Reads the file at `path` into `buf`; returns the filled prefix and
-/// whether the file was longer than the buffer.
-pub fn read_into<'b>(path: &CStr, buf: &'b mut [u8]) -> Result<(&'b [u8], bool), Errno> {
-    let fd = sys::openat(Fd::CWD, path, open::RDONLY | open::CLOEXEC, 0)?;
-    let outcome = read_full(fd, buf).and_then(|filled| {
-        // Full: one more byte tells whether anything was left out.
-        let truncated = filled == buf.len() && read_retrying(fd, &mut [0u8; 1])? > 0;
-        Ok((filled, truncated))
-    });
-    let _ = sys::close(fd);
-    outcome.map(|(filled, truncated)| (&buf[..filled], truncated))
+/// Opens `path` for reading without waiting in `open`, which for a FIFO no
+/// one has opened for writing would wait for ever; the reads then block
+/// again, as usual ([`read_patiently`] says when they wait).
+pub fn open_to_read(path: &CStr) -> Result<Fd, Errno> {
+    let fd = sys::openat(Fd::CWD, path, open::RDONLY | open::CLOEXEC | open::NONBLOCK, 0)?;
+    let blocking = sys::status_flags(fd).and_then(|flags| sys::set_status_flags(fd, flags & !open::NONBLOCK));
+    match blocking {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            let _ = sys::close(fd);
+            Err(e)
+        }
+    }
+}
+
+/// `read(2)` that says when it waits: if nothing comes within `patience_ms`
+/// (a pipe whose writer writes nothing yet, a FIFO nobody has opened for
+/// writing), calls `waiting`, then waits on without a limit (Ctrl-C ends
+/// it). A regular file is always ready. A FIFO that has never had a writer
+/// is not ready either, where a plain `read` would call it empty.
+pub fn read_patiently(
+    fd: Fd,
+    buf: &mut [u8],
+    patience_ms: i32,
+    waiting: &mut dyn FnMut(),
+) -> Result<usize, Errno> {
+    let mut timeout = patience_ms;
+    loop {
+        match sys::poll(fd, poll::IN, timeout) {
+            Ok(0) => {
+                waiting();
+                timeout = -1;
+            }
+            Ok(_) => return read_retrying(fd, buf),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Reads from `fd` until `buf` is full or the input ends; returns how many
@@ -45,15 +72,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_whole_files_and_reports_truncation() {
-        let mut big = [0u8; 1 << 16];
-        let (maps, truncated) = read_into(c"/proc/self/maps", &mut big).unwrap();
-        assert!(!truncated);
-        assert!(maps.ends_with(b"\n"));
-        let mut small = [0u8; 10];
-        let (head, truncated) = read_into(c"/proc/self/maps", &mut small).unwrap();
-        assert!(truncated);
-        assert_eq!(head, &maps[..10]);
-        assert_eq!(read_into(c"/no/such", &mut small).unwrap_err(), Errno::ENOENT);
+    fn reads_whole_files() {
+        let fd = open_to_read(c"/proc/self/maps").unwrap();
+        let mut buf = [0u8; 1 << 16];
+        let n = read_full(fd, &mut buf).unwrap();
+        assert!(n > 0 && n < buf.len() && buf[..n].ends_with(b"\n"));
+        assert_eq!(read_full(fd, &mut buf), Ok(0), "at the end");
+        sys::close(fd).unwrap();
+        assert_eq!(open_to_read(c"/no/such"), Err(Errno::ENOENT));
+    }
+
+    #[test]
+    fn a_fifo_without_a_writer_is_waited_for_not_read_as_empty() {
+        let path = std::env::temp_dir().join(std::format!("tmalloc-fifo-{}", std::process::id()));
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success());
+        // open does not wait for a writer...
+        let fd = open_to_read(&c_path).unwrap();
+        assert_eq!(sys::status_flags(fd).unwrap() & open::NONBLOCK, 0, "reads block again");
+        // ... and neither does poll report the FIFO ready before one comes.
+        let mut waited = 0;
+        let writer = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                std::fs::write(path, b"late\n").unwrap();
+            }
+        });
+        let mut buf = [0u8; 16];
+        let n = read_patiently(fd, &mut buf, 50, &mut || waited += 1).unwrap();
+        assert_eq!((&buf[..n], waited), (&b"late\n"[..], 1), "said once that it waits, then read");
+        writer.join().unwrap();
+        assert_eq!(read_patiently(fd, &mut buf, 50, &mut || waited += 1), Ok(0), "the writer is gone");
+        sys::close(fd).unwrap();
+        std::fs::remove_file(path).unwrap();
     }
 }

@@ -8,50 +8,110 @@
 //! stdout is flushed when its buffer fills, at exit and before fork
 //! ([`crate::exit`], [`crate::fork`]). stderr is flushed after each
 //! macro call, so a message is one `write` and appears at once.
+//!
+//! A stream remembers its first write error, as stdio's error indicator
+//! does, and writes nothing more after it; [`crate::exit`] reports an
+//! error of stdout once, as coreutils do.
 
 use core::fmt;
 
 use tmalloc_sync::Lock;
-use tmalloc_sys::{self as sys, Errno, Fd};
+use tmalloc_sys::{self as sys, Errno, Fd, open};
 
 /// Bytes waiting to be written. All zero when empty, so a `static` of it
 /// costs nothing in the file: it lands in `.bss`.
 pub struct Buffer<const N: usize> {
-    len: usize,
+    fill: Fill,
     bytes: [u8; N],
+}
+
+/// A buffer's state apart from its bytes, and the code that writes it: one
+/// copy in the binary for every buffer size.
+struct Fill {
+    len: usize,
+    /// The first write error, as its raw errno (0: none yet). From then on
+    /// nothing more is written: output after a gap would mislead.
+    error: i32,
 }
 
 impl<const N: usize> Buffer<N> {
     pub const fn new() -> Buffer<N> {
-        Buffer { len: 0, bytes: [0; N] }
+        Buffer { fill: Fill { len: 0, error: 0 }, bytes: [0; N] }
     }
 
     /// Appends `bytes`, writing the buffer to `fd` whenever it fills. Input
     /// larger than the buffer goes straight to `fd`.
     pub fn write(&mut self, fd: Fd, bytes: &[u8]) -> Result<(), Errno> {
-        if bytes.len() > N - self.len {
-            self.flush(fd)?;
-            if bytes.len() >= N {
-                return write_all(fd, bytes);
-            }
-        }
-        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-        Ok(())
+        self.fill.write(&mut self.bytes, fd, bytes)
     }
 
     /// Writes out whatever is buffered.
     pub fn flush(&mut self, fd: Fd) -> Result<(), Errno> {
-        let pending = self.len;
-        // Forget the bytes even if the write fails: retrying a broken pipe
-        // forever helps nobody.
-        self.len = 0;
-        write_all(fd, &self.bytes[..pending])
+        self.fill.flush(&self.bytes, fd)
+    }
+
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<Errno> {
+        self.fill.error()
+    }
+
+    /// Marks the stream failed with `e`, unless it failed already; what is
+    /// buffered is dropped.
+    pub fn fail(&mut self, e: Errno) {
+        self.fill.fail(e);
     }
 
     /// The bytes waiting to be written.
     pub fn pending(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        &self.bytes[..self.fill.len]
+    }
+}
+
+impl Fill {
+    fn write(&mut self, buf: &mut [u8], fd: Fd, bytes: &[u8]) -> Result<(), Errno> {
+        self.healthy()?;
+        if bytes.len() > buf.len() - self.len {
+            self.flush(buf, fd)?;
+            if bytes.len() >= buf.len() {
+                let written = write_all(fd, bytes);
+                return self.remember(written);
+            }
+        }
+        buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        Ok(())
+    }
+
+    fn flush(&mut self, buf: &[u8], fd: Fd) -> Result<(), Errno> {
+        self.healthy()?;
+        let pending = self.len;
+        // Forget the bytes even if the write fails: retrying a broken pipe
+        // forever helps nobody.
+        self.len = 0;
+        let written = write_all(fd, &buf[..pending]);
+        self.remember(written)
+    }
+
+    fn error(&self) -> Option<Errno> {
+        (self.error != 0).then(|| Errno::new(self.error))
+    }
+
+    fn fail(&mut self, e: Errno) {
+        if self.error == 0 {
+            self.error = e.into_raw();
+        }
+        self.len = 0;
+    }
+
+    fn healthy(&self) -> Result<(), Errno> {
+        self.error().map_or(Ok(()), Err)
+    }
+
+    fn remember(&mut self, written: Result<(), Errno>) -> Result<(), Errno> {
+        if let Err(e) = written {
+            self.fail(e);
+        }
+        written
     }
 }
 
@@ -115,9 +175,9 @@ impl<const FD: i32, const N: usize> Stream<FD, N> {
         Stream { buffer: Lock::new(Buffer::new()) }
     }
 
-    /// Formats `args` into the buffer. Output errors are dropped, as
-    /// `printf`'s are: a program whose stdout is gone has no better place to
-    /// report it.
+    /// Formats `args` into the buffer. An output error is remembered, not
+    /// returned: the caller carries on, and the program reports it at exit
+    /// ([`crate::exit`]), once.
     pub fn write_fmt(&self, args: fmt::Arguments<'_>) {
         let mut buffer = self.buffer.lock();
         let _ = fmt::Write::write_fmt(&mut BufWriter::new(Fd(FD), &mut buffer), args);
@@ -130,6 +190,17 @@ impl<const FD: i32, const N: usize> Stream<FD, N> {
 
     pub fn flush(&self) {
         let _ = self.buffer.lock().flush(Fd(FD));
+    }
+
+    /// The stream's first write error, if any.
+    pub fn error(&self) -> Option<Errno> {
+        self.buffer.lock().error()
+    }
+
+    /// Marks the stream failed with `e` (a closed stdout, or a child's
+    /// write error), unless it failed already.
+    pub fn fail(&self, e: Errno) {
+        self.buffer.lock().fail(e);
     }
 
     /// Flushes unless the stream is locked: for the panic path, which may
@@ -147,10 +218,33 @@ impl<const FD: i32, const N: usize> Default for Stream<FD, N> {
     }
 }
 
+/// Puts `/dev/null` on whichever of descriptors 0, 1 and 2 the program was
+/// started without (`>&-`): a descriptor the program opens for itself (a
+/// trace, a child's pipe) must never take a standard stream's number, or
+/// output would land in it. A closed stdout stays an error: the stream is
+/// marked failed with `EBADF`, reported at exit.
+pub fn guard_standard_descriptors() -> Result<(), Errno> {
+    for fd in [Fd::STDIN, Fd::STDOUT, Fd::STDERR] {
+        if sys::descriptor_flags(fd) != Err(Errno::EBADF) {
+            continue;
+        }
+        // `open` takes the lowest free number: this one, as those below it
+        // are open by now.
+        sys::openat(Fd::CWD, c"/dev/null", open::RDWR, 0)?;
+        if fd == Fd::STDOUT {
+            STDOUT.fail(Errno::EBADF);
+        }
+    }
+    Ok(())
+}
+
 /// Standard output, fully buffered.
 pub static STDOUT: Stream<1, 4096> = Stream::new();
-/// Standard error, one `write` per message.
-pub static STDERR: Stream<2, 1024> = Stream::new();
+/// Standard error, one `write` per message. A message is one line, with
+/// echoed arguments cut short ([`crate::fmt::Cut`]): 512 bytes hold it
+/// (a longer one takes two writes), and every byte of `.bss` counts
+/// against each contender's `RLIMIT_AS`.
+pub static STDERR: Stream<2, 512> = Stream::new();
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
@@ -197,7 +291,7 @@ macro_rules! eprintln {
 mod tests {
     use super::*;
     use core::fmt::Write;
-    use tmalloc_sys::{close, open, pipe2, read};
+    use tmalloc_sys::{close, pipe2, read};
 
     fn drain(fd: Fd) -> std::vec::Vec<u8> {
         let mut out = std::vec::Vec::new();
@@ -246,11 +340,25 @@ mod tests {
     fn write_errors_surface_as_errno_and_fmt_error() {
         let mut buffer = Buffer::<4>::new();
         let mut out = BufWriter::new(Fd(-1), &mut buffer);
-        assert_eq!(out.write_bytes(b"too long for it"), Err(Errno::EBADF));
         out.write_bytes(b"ab").unwrap();
         assert_eq!(out.flush(), Err(Errno::EBADF));
         assert!(out.pending().is_empty(), "a failed flush drops the bytes");
         let word = "overflowing";
         assert!(write!(out, "{word}").is_err());
+        assert_eq!(buffer.error(), Some(Errno::EBADF));
+    }
+
+    #[test]
+    fn the_first_error_sticks_and_nothing_more_is_written() {
+        let [r, w] = pipe2(open::CLOEXEC).unwrap();
+        let mut buffer = Buffer::<4>::new();
+        assert_eq!(buffer.write(Fd(-1), b"too long for it"), Err(Errno::EBADF));
+        assert_eq!(buffer.write(w, b"ab"), Err(Errno::EBADF), "the first error is kept");
+        assert_eq!(buffer.flush(w), Err(Errno::EBADF));
+        buffer.fail(Errno::ENOSPC);
+        assert_eq!(buffer.error(), Some(Errno::EBADF), "a later failure does not replace it");
+        close(w).unwrap();
+        assert!(drain(r).is_empty(), "nothing reached the pipe");
+        close(r).unwrap();
     }
 }

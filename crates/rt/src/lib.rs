@@ -11,6 +11,7 @@
 //! - [`process`]: work in a forked child under a limit, and its report.
 //! - [`parse`]: numbers and sizes in text.
 //! - [`mapvec`], [`keys`]: a growable array and a hash map in mappings.
+//! - [`stack`]: room on the stack for a child's work, mapped under a small limit.
 //! - [`image`]: the binary's own segments, from `linker.ld`'s symbols.
 //! - [`freestanding_runtime!`]: `_start` and the C symbols, for the binary.
 
@@ -29,6 +30,7 @@ pub mod lines;
 pub mod mapvec;
 pub mod parse;
 pub mod process;
+pub mod stack;
 pub mod startup;
 
 /// The kernel boundary, for [`freestanding_runtime!`]'s expansion.
@@ -37,6 +39,7 @@ pub use tmalloc_sys as __sys;
 
 use core::panic::PanicInfo;
 
+use fmt::ErrnoText;
 pub use startup::Startup;
 use tmalloc_sys::{self as sys, Errno, Forked};
 
@@ -53,12 +56,25 @@ pub unsafe fn start(initial_sp: *const usize, main: fn(&Startup) -> i32) -> ! {
     // SAFETY: the caller passes the kernel's initial stack, which lives as
     // long as the process.
     let startup = unsafe { Startup::from_stack(initial_sp) };
+    if let Err(e) = io::guard_standard_descriptors() {
+        eprintln!("tmalloc: cannot open /dev/null: {}", ErrnoText(e));
+        sys::exit_group(1);
+    }
     exit(main(&startup))
 }
 
-/// Flushes the output streams and ends the process.
+/// Flushes the output streams and ends the process. If writing to stdout
+/// failed, here or in a child ([`process::run_in_child`]), says so once on
+/// stderr, as coreutils do, and a successful exit becomes status 1.
 pub fn exit(code: i32) -> ! {
     flush_all();
+    let code = match io::STDOUT.error() {
+        Some(e) => {
+            eprintln!("tmalloc: write error on stdout: {}", ErrnoText(e));
+            if code == 0 { 1 } else { code }
+        }
+        None => code,
+    };
     sys::exit_group(code)
 }
 

@@ -14,8 +14,8 @@ use tmalloc_sys::{self as sys, Errno};
 /// The first mapping's size; each growth doubles it.
 const FIRST_MAP: usize = 64 << 10;
 
-/// A `Vec<T>` in an anonymous mapping. `T: Copy`, so nothing needs dropping.
-pub struct MapVec<T: Copy> {
+/// A `Vec<T>` in an anonymous mapping. Its elements are dropped with it.
+pub struct MapVec<T> {
     ptr: NonNull<T>,
     len: usize,
     /// Bytes mapped (0 before the first push).
@@ -23,7 +23,7 @@ pub struct MapVec<T: Copy> {
     _owns: PhantomData<T>,
 }
 
-impl<T: Copy> MapVec<T> {
+impl<T> MapVec<T> {
     /// An empty vector; nothing is mapped until the first push.
     pub const fn new() -> MapVec<T> {
         const { assert!(size_of::<T>() > 0 && align_of::<T>() <= 4096) };
@@ -31,7 +31,10 @@ impl<T: Copy> MapVec<T> {
     }
 
     /// `n` copies of `value`.
-    pub fn filled(n: usize, value: T) -> Result<MapVec<T>, Errno> {
+    pub fn filled(n: usize, value: T) -> Result<MapVec<T>, Errno>
+    where
+        T: Copy,
+    {
         let mut v = MapVec::new();
         v.reserve(n)?;
         for _ in 0..n {
@@ -97,14 +100,27 @@ impl<T: Copy> MapVec<T> {
     }
 }
 
-impl<T: Copy> Default for MapVec<T> {
+impl MapVec<u8> {
+    /// `len` zero bytes: a buffer in a mapping of its own, off the stack.
+    pub fn zeroed(len: usize) -> Result<MapVec<u8>, Errno> {
+        let mut v = MapVec::new();
+        v.reserve(len)?;
+        // A fresh anonymous mapping is zero-filled.
+        v.len = len;
+        Ok(v)
+    }
+}
+
+impl<T> Default for MapVec<T> {
     fn default() -> Self {
         MapVec::new()
     }
 }
 
-impl<T: Copy> Drop for MapVec<T> {
+impl<T> Drop for MapVec<T> {
     fn drop(&mut self) {
+        // SAFETY: the first `len` elements are live, and dropped once.
+        unsafe { core::ptr::drop_in_place(self.as_mut_slice()) };
         if self.map_len > 0 {
             // SAFETY: the mapping is ours, and dropping ends every borrow of it.
             let _ = unsafe { sys::munmap(self.ptr.as_ptr().cast(), self.map_len) };
@@ -155,5 +171,16 @@ mod tests {
         assert_eq!(f.as_slice(), [(1, 2); 5]);
         assert_eq!(MapVec::<u8>::new().pop(), None);
         assert_eq!(MapVec::<u8>::new().reserve(usize::MAX), Err(Errno::ENOMEM));
+        // Elements that need dropping are dropped with the vector.
+        let counter = std::rc::Rc::new(());
+        let mut owners = MapVec::new();
+        for _ in 0..3 {
+            owners.push(counter.clone()).unwrap();
+        }
+        assert_eq!(std::rc::Rc::strong_count(&counter), 4);
+        drop(owners);
+        assert_eq!(std::rc::Rc::strong_count(&counter), 1);
+        let zeroed = MapVec::zeroed(100_000).unwrap();
+        assert!(zeroed.len() == 100_000 && zeroed.as_slice().iter().all(|&b| b == 0));
     }
 }

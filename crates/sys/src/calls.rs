@@ -28,7 +28,15 @@ pub type Pid = i32;
 /// `open` flags.
 pub mod open {
     pub const RDONLY: i32 = 0;
+    pub const RDWR: i32 = 2;
+    pub const NONBLOCK: i32 = 0o4000;
     pub const CLOEXEC: i32 = 0o2000000;
+}
+
+/// `poll` events.
+pub mod poll {
+    /// There is data to read.
+    pub const IN: i16 = 0x1;
 }
 
 /// `mmap` protections and flags.
@@ -44,6 +52,8 @@ pub mod map {
 
 /// `prlimit64` resources.
 pub mod rlimit {
+    /// The stack's limit: what `ulimit -s` sets.
+    pub const STACK: u32 = 3;
     /// The address-space limit: what `ulimit -v` sets.
     pub const AS: u32 = 9;
     /// No limit.
@@ -151,6 +161,47 @@ pub fn openat(dir: Fd, path: &CStr, flags: i32, mode: u32) -> Result<Fd, Errno> 
     Ok(Fd(fd as i32))
 }
 
+/// `fcntl(fd, F_GETFD)`: the descriptor's flags; `EBADF` if `fd` is not open.
+pub fn descriptor_flags(fd: Fd) -> Result<i32, Errno> {
+    const F_GETFD: usize = 1;
+    // SAFETY: F_GETFD only reports; it touches no memory of ours.
+    result(unsafe { syscall2(Sysno::fcntl as usize, fd.0 as usize, F_GETFD) }).map(|f| f as i32)
+}
+
+/// `fcntl(fd, F_GETFL)`: the open file's status flags (`open::NONBLOCK` & co.).
+pub fn status_flags(fd: Fd) -> Result<i32, Errno> {
+    const F_GETFL: usize = 3;
+    // SAFETY: F_GETFL only reports; it touches no memory of ours.
+    result(unsafe { syscall2(Sysno::fcntl as usize, fd.0 as usize, F_GETFL) }).map(|f| f as i32)
+}
+
+/// `fcntl(fd, F_SETFL, flags)`: sets the open file's status flags.
+pub fn set_status_flags(fd: Fd, flags: i32) -> Result<(), Errno> {
+    const F_SETFL: usize = 4;
+    // SAFETY: F_SETFL takes its argument by value; it touches no memory of ours.
+    result(unsafe { syscall3(Sysno::fcntl as usize, fd.0 as usize, F_SETFL, flags as usize) }).map(drop)
+}
+
+/// `poll(2)` on one descriptor: waits until one of `events` happens on
+/// `fd`, at most `timeout_ms` milliseconds (-1: for ever). Returns the
+/// events that happened (`POLLHUP` and `POLLERR` among them, whether asked
+/// for or not), or 0 when the time ran out.
+pub fn poll(fd: Fd, events: i16, timeout_ms: i32) -> Result<i16, Errno> {
+    /// `struct pollfd`.
+    #[repr(C)]
+    struct PollFd {
+        fd: i32,
+        events: i16,
+        revents: i16,
+    }
+    let mut one = PollFd { fd: fd.0, events, revents: 0 };
+    // SAFETY: the kernel reads and writes one live pollfd.
+    result(unsafe {
+        syscall3(Sysno::poll as usize, &mut one as *mut PollFd as usize, 1, timeout_ms as isize as usize)
+    })?;
+    Ok(one.revents)
+}
+
 /// `close(2)`.
 pub fn close(fd: Fd) -> Result<(), Errno> {
     // SAFETY: closing a descriptor touches no memory of ours.
@@ -203,6 +254,17 @@ pub unsafe fn mmap(
 pub fn mmap_anonymous(len: usize) -> Result<*mut u8, Errno> {
     // SAFETY: an anonymous mapping without MAP_FIXED only adds fresh memory.
     unsafe { mmap(0, len, map::PROT_READ | map::PROT_WRITE, map::PRIVATE | map::ANONYMOUS, Fd(-1), 0) }
+}
+
+/// `mprotect(2)`: sets the protection of `[addr, addr + len)`.
+///
+/// # Safety
+///
+/// No live reference may point into the range if it loses read or write
+/// access.
+pub unsafe fn mprotect(addr: *mut u8, len: usize, prot: usize) -> Result<(), Errno> {
+    // SAFETY: the caller vouches for what the range holds.
+    result(unsafe { syscall3(Sysno::mprotect as usize, addr as usize, len, prot) }).map(drop)
 }
 
 /// `munmap(2)`.
@@ -317,6 +379,13 @@ pub fn clock_gettime(clock: u32) -> Result<Timespec, Errno> {
 pub fn getpid() -> Pid {
     // SAFETY: getpid only reports; it cannot fail.
     unsafe { syscall0(Sysno::getpid as usize) as Pid }
+}
+
+/// `getppid(2)`: the parent's pid (1, or a subreaper's, once the parent
+/// has died).
+pub fn getppid() -> Pid {
+    // SAFETY: getppid only reports; it cannot fail.
+    unsafe { syscall0(Sysno::getppid as usize) as Pid }
 }
 
 /// `kill(2)`: sends `sig` to process `pid`.
@@ -471,6 +540,25 @@ mod tests {
                 assert_eq!(wait4(pid).unwrap(), ExitStatus::Signaled(signal::SIGKILL));
             }
         }
+    }
+
+    #[test]
+    fn fcntl_reports_open_descriptors_and_sets_status_flags() {
+        let [r, w] = pipe2(open::CLOEXEC).unwrap();
+        assert!(descriptor_flags(r).is_ok());
+        assert_eq!(descriptor_flags(Fd(-1)), Err(Errno::EBADF));
+        let flags = status_flags(r).unwrap();
+        set_status_flags(r, flags | open::NONBLOCK).unwrap();
+        assert_eq!(read(r, &mut [0u8; 1]), Err(Errno::EAGAIN), "nonblocking: nothing to read yet");
+        set_status_flags(r, flags).unwrap();
+        assert_eq!(status_flags(r).unwrap() & open::NONBLOCK, 0);
+        // Nothing written yet: poll times out; then data, then the writer gone.
+        assert_eq!(poll(r, poll::IN, 10), Ok(0));
+        write(w, b"x").unwrap();
+        assert_eq!(poll(r, poll::IN, -1).unwrap() & poll::IN, poll::IN);
+        close(w).unwrap();
+        close(r).unwrap();
+        assert!(getppid() > 0 && getppid() != getpid());
     }
 
     #[test]

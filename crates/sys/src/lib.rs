@@ -7,6 +7,7 @@
 //!   string instructions.
 //! - [`entry_point!`]: the `_start` entry point, emitted into the one
 //!   binary that asks for it.
+//! - [`stack`]: a call made on a stack of our own.
 
 #![no_std]
 
@@ -17,6 +18,7 @@ pub mod calls;
 mod entry;
 pub mod mem;
 pub mod raw;
+pub mod stack;
 
 pub use calls::*;
 pub use syscalls::Errno;

@@ -18,16 +18,18 @@
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use tmalloc_rt::fmt::{Bytes, Hex, Ratio, Thousands};
-use tmalloc_rt::process::{ChildFailed, Wire, limit_address_space, mapped_bytes, now_ns, run_in_child};
+use tmalloc_rt::fmt::{Bytes, ErrnoText, Hex, Ratio, Thousands};
+use tmalloc_rt::process::{
+    ChildFailed, Wire, address_space_ceiling, limit_address_space, mapped_bytes, now_ns, run_in_child,
+};
 use tmalloc_rt::{Startup, eprint, eprintln, println};
 use tmalloc_sys::{self as sys, Fd};
 use tmalloc_workload::consume_memory::{ConsumeMemory, Outcome, Pattern, Sizes};
 
 use super::image;
-use crate::Exit;
 use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
+use crate::{Exit, HardLimit, cannot_go_on};
 
 /// Settings for a run of the experiment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +154,26 @@ pub(crate) fn run(options: &Options, startup: &Startup) -> Exit {
         Seed::Random => seed_from_auxv(startup),
     };
     let mapped = mapped_bytes().unwrap_or(0);
+    // Checked here, once: a child cannot raise its limit above the hard one.
+    let ceiling = address_space_ceiling();
+    if ceiling < mapped + WORKING_ROOM {
+        eprintln!(
+            "tmalloc: {} is below what the experiment needs: the binary already maps {}; it needs at least {}K",
+            HardLimit(ceiling),
+            Bytes(mapped),
+            (mapped + WORKING_ROOM).div_ceil(1024)
+        );
+        return Exit::Failure;
+    }
+    if options.limit > ceiling {
+        eprintln!(
+            "tmalloc: --limit {} is above {}: use at most {}K",
+            Bytes(options.limit),
+            HardLimit(ceiling),
+            ceiling / 1024
+        );
+        return Exit::Usage;
+    }
     if options.limit < mapped + WORKING_ROOM {
         eprintln!(
             "tmalloc: --limit {} is below what the experiment needs: the binary already maps {}; use at least {}K",
@@ -170,17 +192,26 @@ pub(crate) fn run(options: &Options, startup: &Startup) -> Exit {
             options.sizes.name(),
             Bytes(options.limit),
         );
-        before_any_allocation();
-        if let Err(why) = run_in_child(first_allocation) {
-            println!("   (the demonstration child failed: {why})");
+        if !before_any_allocation() {
+            return Exit::Failure;
+        }
+        match run_in_child(first_allocation) {
+            Err(why) if why.is_environment() => return cannot_go_on(&why),
+            Err(why) => println!("   (the demonstration child failed: {why})"),
+            Ok(()) => {}
         }
     }
     let progress = table && sys::is_terminal(Fd::STDERR);
-    let rows: [(Contender, Option<Result<Report, ChildFailed>>); Contender::ALL.len()] =
-        Contender::ALL.map(|c| {
-            let chosen = options.lineup.contains(c);
-            (c, chosen.then(|| run_in_child(|| contend(c, options, seed, progress))))
-        });
+    let mut rows: [(Contender, Option<Result<Report, ChildFailed>>); Contender::ALL.len()] =
+        Contender::ALL.map(|c| (c, None));
+    for (c, row) in &mut rows {
+        if options.lineup.contains(*c) {
+            match run_in_child(|| contend(*c, options, seed, progress)) {
+                Err(why) if why.is_environment() => return cannot_go_on(&why),
+                result => *row = Some(result),
+            }
+        }
+    }
     let rows = rows.iter().filter_map(|(c, r)| r.as_ref().map(|r| (*c, r)));
     if table {
         println!(
@@ -222,11 +253,12 @@ fn seed_from_auxv(startup: &Startup) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-fn before_any_allocation() {
+/// Step 1; false if `/proc/self/maps` could not be read (and it said so).
+fn before_any_allocation() -> bool {
     println!("1. Before any allocation");
     image::print_segments();
     println!("   program break: brk(0) = {:#x}", sys::current_break());
-    image::print_maps("   ");
+    image::print_maps("   ")
 }
 
 /// Runs in a child: one allocation, then what changed.
@@ -248,8 +280,8 @@ fn first_allocation() {
 
 /// In the contender's process: lower the limit, run, free everything.
 fn contend(c: Contender, options: &Options, seed: u64, progress: bool) -> Report {
-    if limit_address_space(options.limit).is_err() {
-        eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
+    if let Err(e) = limit_address_space(options.limit) {
+        eprintln!("tmalloc: {}: cannot lower RLIMIT_AS: {}", c.name(), ErrnoText(e));
         tmalloc_rt::exit(1);
     }
     #[cfg(debug_assertions)]

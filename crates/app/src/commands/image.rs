@@ -1,15 +1,19 @@
 //! The process as the kernel started it: segments, auxiliary vector,
 //! program break and `/proc/self/maps`, read before anything allocates.
 
+use core::ops::ControlFlow;
+
 use tmalloc_rt::fmt::{Bytes, ErrnoText, Lossy, Thousands};
+use tmalloc_rt::lines::{self, Part};
 use tmalloc_rt::{Startup, eprintln, fs, image, print, println};
 use tmalloc_sys::{self as sys, Errno};
 
 use crate::Exit;
 
-/// Room for `/proc/self/maps` of this small static process, on the stack:
-/// there is no heap to put it in, which is the point.
-const MAPS_BUFFER: usize = 16 * 1024;
+/// Room for a line of `/proc/self/maps`, on the stack: there is no heap to
+/// put it in, which is the point. A longer line (a path of 900 bytes) is
+/// shown cut.
+const MAPS_LINE: usize = 1024;
 
 /// Whether a `/proc/PID/maps` text has a `[heap]` line.
 pub(crate) fn maps_have_heap(maps: &[u8]) -> bool {
@@ -69,36 +73,42 @@ pub(crate) fn print_segments() {
 }
 
 /// `/proc/self/maps`, each line after `indent`, and whether there is a
-/// `[heap]` line. Returns false if the file could not be read.
+/// `[heap]` line. Returns false if the file could not be read (and says
+/// so). The file streams through a small buffer: no mapping of ours shows
+/// in it, and little stack is taken.
 pub(crate) fn print_maps(indent: &str) -> bool {
-    let mut buf = [0u8; MAPS_BUFFER];
-    match fs::read_into(c"/proc/self/maps", &mut buf) {
-        Ok((maps, truncated)) => {
-            println!("{indent}/proc/self/maps:");
-            for line in maps.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                print!("{indent}  ");
-                tmalloc_rt::io::STDOUT.write_bytes(line);
-                println!();
-            }
-            if truncated {
-                println!("{indent}  ... (longer than {MAPS_BUFFER} bytes, cut)");
-            }
-            if maps_have_heap(maps) {
-                println!("{indent}The [heap] line is there.");
-            } else {
-                println!("{indent}No [heap] line: nothing in this process has asked the kernel for one yet.");
-            }
-            true
+    let mut buf = [0u8; MAPS_LINE];
+    let read = fs::open_to_read(c"/proc/self/maps").and_then(|fd| {
+        println!("{indent}/proc/self/maps:");
+        let mut heap = false;
+        let read =
+            lines::for_each_line(&mut |buf| fs::read_retrying(fd, buf), &mut buf, 0, &mut |line, part| {
+                match part {
+                    Part::Whole | Part::First => {
+                        print!("{indent}  ");
+                        tmalloc_rt::io::STDOUT.write_bytes(line);
+                        println!("{}", if part == Part::First { "..." } else { "" });
+                        heap |= maps_have_heap(line);
+                    }
+                    Part::Middle | Part::Last => {}
+                }
+                ControlFlow::Continue(())
+            });
+        let _ = sys::close(fd);
+        read.map_err(|stop| match stop {
+            lines::Stop::Read(e) => e,
+            lines::Stop::Line => Errno::EIO,
+        })?;
+        Ok(heap)
+    });
+    match read {
+        Ok(true) => println!("{indent}The [heap] line is there."),
+        Ok(false) => {
+            println!("{indent}No [heap] line: nothing in this process has asked the kernel for one yet.")
         }
-        Err(e) => {
-            report_io_error("/proc/self/maps", e);
-            false
-        }
+        Err(e) => eprintln!("tmalloc: cannot read /proc/self/maps: {}", ErrnoText(e)),
     }
-}
-
-fn report_io_error(path: &str, e: Errno) {
-    eprintln!("tmalloc: cannot read {path}: {}", ErrnoText(e));
+    read.is_ok()
 }
 
 #[cfg(test)]

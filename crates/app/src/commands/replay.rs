@@ -14,24 +14,30 @@
 //! (by the trace's sizes) over the most bytes the allocator held from the
 //! kernel.
 
-use core::ffi::CStr;
-
-use tmalloc_rt::fmt::{Bytes, Lossy, Ratio, Thousands};
+use tmalloc_rt::fmt::{Bytes, Cut, ErrnoText, Lossy, Ratio, Thousands};
 use tmalloc_rt::mapvec::MapVec;
-use tmalloc_rt::process::{ChildFailed, Wire, limit_address_space, mapped_bytes, now_ns, run_in_child};
+use tmalloc_rt::process::{
+    ChildFailed, Wire, address_space_ceiling, limit_address_space, mapped_bytes, now_ns, run_in_child,
+};
 use tmalloc_rt::{eprintln, print, println};
+use tmalloc_sys::Errno;
 use tmalloc_workload::replay::{self, Failure, Mode, Slot};
-use tmalloc_workload::trace::{self, Skip, Trace};
+use tmalloc_workload::trace::{self, Problem, Skip, Trace};
 
-use crate::Exit;
+use crate::cli::ECHO;
 use crate::contenders::{Contender, Lineup, Measured};
 use crate::report::{Cell, Column, Failed, Format, Table, column};
+use crate::{Exit, HardLimit, cannot_go_on};
 
 /// The most trace files one command replays.
 pub(crate) const MAX_TRACES: usize = 32;
 
-/// The default heap room per contender when replaying traces.
+/// The default heap room per contender when replaying traces, if the hard
+/// address-space limit leaves that much.
 pub(crate) const DEFAULT_TRACE_LIMIT: u64 = 1 << 30;
+
+/// The least heap room the default settles for: one growth step.
+const LEAST_HEAP: u64 = 256 << 10;
 
 /// Settings for replaying traces.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,8 +45,8 @@ pub(crate) struct ReplayOptions<'a> {
     files: [&'a [u8]; MAX_TRACES],
     file_count: usize,
     /// RLIMIT_AS for each contender, beyond what the process maps already
-    /// (the binary and the decoded trace).
-    pub(crate) heap_limit: u64,
+    /// (the binary and the decoded trace); `None`: the default.
+    pub(crate) heap_limit: Option<u64>,
     pub(crate) lineup: Lineup,
     pub(crate) format: Format,
     pub(crate) strict: bool,
@@ -55,7 +61,7 @@ impl<'a> ReplayOptions<'a> {
         ReplayOptions {
             files: [&[]; MAX_TRACES],
             file_count: 0,
-            heap_limit: DEFAULT_TRACE_LIMIT,
+            heap_limit: None,
             lineup: Lineup::ALL,
             format: Format::Table,
             strict: false,
@@ -126,13 +132,31 @@ struct Sums {
 /// a contender crashed or changed a block's contents.
 pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     let files = options.files();
-    let mut traces: [Option<Trace>; MAX_TRACES] = [const { None }; MAX_TRACES];
-    for (name, slot) in files.iter().zip(&mut traces) {
-        match load(name, options.strict) {
-            Some(t) => *slot = Some(t),
-            None => return Exit::Usage,
+    // The decoded traces (250 bytes each, before their operations) live in
+    // a mapping, off the stack.
+    let mut traces = MapVec::new();
+    for name in files {
+        let pushed = match load(name, options.strict) {
+            Ok(t) => traces.push(t),
+            Err(exit) => return exit,
+        };
+        if pushed.is_err() {
+            eprintln!("tmalloc: out of memory for the decoded traces");
+            return Exit::Failure;
         }
     }
+    let traces = traces.as_slice();
+    // One table of live blocks, long enough for every trace: the children
+    // write into their copies of it, so it stays empty here.
+    let most_slots = traces.iter().map(|t| t.slots as usize).max().unwrap_or(0);
+    let Ok(mut slots) = MapVec::filled(most_slots, Slot::EMPTY) else {
+        eprintln!("tmalloc: out of memory for the replay's block table");
+        return Exit::Failure;
+    };
+    let heap_limit = match heap_limit(options.heap_limit) {
+        Ok(limit) => limit,
+        Err(exit) => return exit,
+    };
     let table = options.format == Format::Table;
     if table {
         println!(
@@ -140,7 +164,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
             env!("CARGO_PKG_VERSION"),
             files.len(),
             if files.len() == 1 { "" } else { "s" },
-            Bytes(options.heap_limit),
+            Bytes(heap_limit),
         );
     }
     let rows = Table { format: options.format, columns: &COLUMNS, indent: "   " };
@@ -149,12 +173,9 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     }
     let mut sums = [Sums::default(); Contender::ALL.len()];
     let mut broken = false;
-    for (name, t) in files.iter().zip(traces.iter().flatten()) {
+    for (name, t) in files.iter().zip(traces) {
         describe(name, t, table);
-        let Ok(mut slots) = MapVec::filled(t.slots as usize, Slot::EMPTY) else {
-            eprintln!("tmalloc: {}: out of memory for the replay's block table", Lossy(name));
-            return Exit::Failure;
-        };
+        let slots = &mut slots.as_mut_slice()[..t.slots as usize];
         if table {
             rows.header();
         }
@@ -162,7 +183,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
             if !options.lineup.contains(*c) {
                 continue;
             }
-            match measure(*c, t, slots.as_mut_slice(), options.heap_limit) {
+            match measure(*c, t, slots, heap_limit) {
                 Ok(r) => {
                     broken |= matches!(r.failure, Some(Failure::ContentsChanged { .. }));
                     if r.failure.is_none() {
@@ -174,6 +195,7 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
                     }
                     rows.row(&cells(&Lossy(name), *c, t, &r, &Status(r.failure)));
                 }
+                Err(why) if why.is_environment() => return cannot_go_on(&why),
                 Err(why) => {
                     broken = true;
                     let (lossy, failed) = (Lossy(name), Failed(&why));
@@ -190,26 +212,68 @@ pub(crate) fn run(options: &ReplayOptions<'_>) -> Exit {
     if broken { Exit::Failure } else { Exit::Success }
 }
 
-/// Decodes `name`, or prints why not.
-fn load(name: &[u8], strict: bool) -> Option<Trace> {
-    let mut path = [0u8; 4096];
-    let Some(path) = c_path(name, &mut path) else {
-        eprintln!("tmalloc: {}: path too long", Lossy(name));
-        return None;
-    };
-    trace::load(path, strict)
-        .map_err(|e| match e.line {
-            Some(_) => eprintln!("tmalloc: {}:{e}", Lossy(name)),
-            None => eprintln!("tmalloc: {}: {e}", Lossy(name)),
-        })
-        .ok()
+/// The heap room each contender gets beyond what the process maps now (the
+/// binary, the decoded traces): `asked`, or by default 1 GiB, or less if
+/// the hard address-space limit leaves less. Asking for more than it
+/// leaves is a usage error that names the most.
+fn heap_limit(asked: Option<u64>) -> Result<u64, Exit> {
+    let mapped = mapped_bytes().unwrap_or(0);
+    let ceiling = address_space_ceiling();
+    let most = ceiling.saturating_sub(mapped);
+    match asked {
+        Some(limit) if limit > most => {
+            eprintln!(
+                "tmalloc: --limit {} is more than {} leaves beyond the {} the process maps: use at most {}K",
+                Bytes(limit),
+                HardLimit(ceiling),
+                Bytes(mapped),
+                most / 1024
+            );
+            Err(Exit::Usage)
+        }
+        Some(limit) => Ok(limit),
+        None if most < LEAST_HEAP => {
+            eprintln!(
+                "tmalloc: {} leaves no room for a heap beyond the {} the process maps",
+                HardLimit(ceiling),
+                Bytes(mapped)
+            );
+            Err(Exit::Failure)
+        }
+        None => Ok(most.min(DEFAULT_TRACE_LIMIT)),
+    }
 }
 
-/// `name` with a NUL after it, in `buf`; `None` if it does not fit.
-fn c_path<'b>(name: &[u8], buf: &'b mut [u8]) -> Option<&'b CStr> {
-    buf.get_mut(..name.len())?.copy_from_slice(name);
-    *buf.get_mut(name.len())? = 0;
-    CStr::from_bytes_with_nul(&buf[..=name.len()]).ok()
+/// Decodes `name`, or prints why not and returns the exit status that
+/// says it: [`Exit::Usage`] for a bad trace or a path that names no
+/// readable file, [`Exit::Failure`] when the system failed (out of
+/// descriptors or memory, an I/O error).
+fn load(name: &[u8], strict: bool) -> Result<Trace, Exit> {
+    // A pipe or FIFO whose writer is silent is waited for, but not silently.
+    let mut said = false;
+    let mut waiting = || {
+        if !said {
+            eprintln!("tmalloc: {}: waiting for a writer (nothing to read yet)", Cut(name, ECHO));
+            said = true;
+        }
+    };
+    trace::load(name, strict, &mut waiting).map_err(|e| {
+        match e.line {
+            Some(_) => eprintln!("tmalloc: {}:{e}", Cut(name, ECHO)),
+            None => eprintln!("tmalloc: {}: {e}", Cut(name, ECHO)),
+        }
+        match e.problem {
+            Problem::Open(errno) | Problem::Read(errno) if environment_failed(errno) => Exit::Failure,
+            Problem::NoMemory => Exit::Failure,
+            _ => Exit::Usage,
+        }
+    })
+}
+
+/// Whether a file could not be opened or read because the system failed,
+/// not because of the path: the errors the same path may not give again.
+fn environment_failed(errno: Errno) -> bool {
+    matches!(errno, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM | Errno::EIO | Errno::EINTR | Errno::EAGAIN)
 }
 
 /// What the trace holds, and what of it was left out.
@@ -265,9 +329,11 @@ fn describe(name: &[u8], t: &Trace, table: bool) {
 fn measure(c: Contender, t: &Trace, slots: &mut [Slot], heap_limit: u64) -> Result<Replayed, ChildFailed> {
     let mut run = |mode| {
         run_in_child(|| {
-            let room = mapped_bytes().unwrap_or(0).saturating_add(heap_limit);
-            if limit_address_space(room).is_err() {
-                eprintln!("tmalloc: {}: cannot lower RLIMIT_AS", c.name());
+            // Never above the hard limit, should this child map more than
+            // its parent did when it checked the room.
+            let room = mapped_bytes().unwrap_or(0).saturating_add(heap_limit).min(address_space_ceiling());
+            if let Err(e) = limit_address_space(room) {
+                eprintln!("tmalloc: {}: cannot lower RLIMIT_AS: {}", c.name(), ErrnoText(e));
                 tmalloc_rt::exit(1);
             }
             c.with_allocator(|alloc| replay_with(alloc, t, slots, mode))

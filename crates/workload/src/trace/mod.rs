@@ -19,12 +19,14 @@ mod valgrind;
 
 use core::ffi::CStr;
 use core::fmt;
+use core::ops::ControlFlow;
 
-use tmalloc_rt::fmt::{ErrnoText, Hex};
+use tmalloc_rt::fmt::{Cut, ErrnoText};
+use tmalloc_rt::fs;
 use tmalloc_rt::keys::KeyMap;
-use tmalloc_rt::lines;
+use tmalloc_rt::lines::{self, Part};
 use tmalloc_rt::mapvec::MapVec;
-use tmalloc_sys::{self as sys, Errno, Fd, open};
+use tmalloc_sys::{self as sys, Errno};
 
 /// What one operation does to its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,16 +84,26 @@ pub enum Skip {
     AddressStillLive,
     /// An allocation function's line that does not parse.
     Malformed,
+    /// An allocation call directly followed by another call: valgrind
+    /// prints a call, then its result when it returns, and another
+    /// thread's record came in between (`malloc(765)calloc(17,16) = 0x…`).
+    /// Its result comes later, on a line that does not say whose it is.
+    Interrupted,
+    /// A record followed by more than [`OVERLAP`] bytes on its line: too
+    /// long to be one valgrind wrote.
+    LongLine,
 }
 
 impl Skip {
-    pub const ALL: [Skip; 6] = [
+    pub const ALL: [Skip; 8] = [
         Skip::UnknownFree,
         Skip::UnknownRealloc,
         Skip::NoAddress,
         Skip::NullResult,
         Skip::AddressStillLive,
         Skip::Malformed,
+        Skip::Interrupted,
+        Skip::LongLine,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -102,6 +114,8 @@ impl Skip {
             Skip::NullResult => "allocation that returned NULL",
             Skip::AddressStillLive => "allocation at a live block's address",
             Skip::Malformed => "allocation call that does not parse",
+            Skip::Interrupted => "allocation call interrupted by another call",
+            Skip::LongLine => "record followed by more than 4 KiB on its line",
         }
     }
 }
@@ -194,11 +208,41 @@ pub enum Problem {
         header: u64,
         found: u64,
     },
-    /// A skipped valgrind line, under `--strict`.
+    /// A skipped valgrind line, under `--strict`: why, and what it said.
     Strict {
         why: Skip,
-        address: u64,
+        seen: Excerpt,
     },
+}
+
+/// The start of a skipped record, kept for `--strict`'s message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Excerpt {
+    /// One byte more than is shown, to tell a cut text.
+    bytes: [u8; EXCERPT + 1],
+    len: u8,
+}
+
+/// The most bytes of a record an error message shows.
+const EXCERPT: usize = 48;
+
+impl Excerpt {
+    pub const NONE: Excerpt = Excerpt { bytes: [0; EXCERPT + 1], len: 0 };
+
+    fn of(text: &[u8]) -> Excerpt {
+        let text = text.trim_ascii();
+        let mut excerpt = Excerpt::NONE;
+        let len = text.len().min(excerpt.bytes.len());
+        excerpt.bytes[..len].copy_from_slice(&text[..len]);
+        excerpt.len = len as u8;
+        excerpt
+    }
+}
+
+impl fmt::Display for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Cut(&self.bytes[..self.len as usize], EXCERPT).fmt(f)
+    }
 }
 
 impl fmt::Display for LoadError {
@@ -229,9 +273,7 @@ impl fmt::Display for LoadError {
             Problem::OperationCount { header, found } => {
                 write!(f, "the header announces {header} operations, the file has {found}")
             }
-            Problem::Strict { why, address } => {
-                write!(f, "{} ({}; --strict)", why.describe(), Hex(address))
-            }
+            Problem::Strict { why, seen } => write!(f, "`{seen}`: {} (--strict)", why.describe()),
         }
     }
 }
@@ -242,19 +284,55 @@ impl From<Errno> for Problem {
     }
 }
 
-/// Reads and decodes the trace at `path`.
-pub fn load(path: &CStr, strict: bool) -> Result<Trace, LoadError> {
+/// The buffer lines are read through, in a mapping of its own: 64 KiB
+/// would be a large part of a small stack.
+const READ_BUFFER: usize = 64 << 10;
+
+/// How far the parts of a longer line overlap ([`lines::Part`]): a
+/// valgrind record no longer than this is read whole wherever it is.
+pub const OVERLAP: usize = 4 << 10;
+
+/// The longest path `open` takes, with its NUL.
+const PATH_MAX: usize = 4096;
+
+/// How long a read may wait before [`load`] says that it waits.
+const PATIENCE_MS: i32 = 2000;
+
+/// Reads and decodes the trace at `path`. A pipe or FIFO is waited for as
+/// long as it takes; when nothing came for 2 seconds, `waiting` is called
+/// (each time that happens), so that the caller can say what it waits for.
+pub fn load(path: &[u8], strict: bool, waiting: &mut dyn FnMut()) -> Result<Trace, LoadError> {
     let at_file = |problem| LoadError { line: None, problem };
-    let fd =
-        sys::openat(Fd::CWD, path, open::RDONLY | open::CLOEXEC, 0).map_err(|e| at_file(Problem::Open(e)))?;
-    let mut buf = [0u8; 64 << 10];
+    if path.len() >= PATH_MAX {
+        return Err(at_file(Problem::Open(Errno::ENAMETOOLONG)));
+    }
+    let mut mapping = MapVec::zeroed(READ_BUFFER + PATH_MAX).map_err(|_| at_file(Problem::NoMemory))?;
+    let (buf, name) = mapping.as_mut_slice().split_at_mut(READ_BUFFER);
+    name[..path.len()].copy_from_slice(path);
+    // NUL-terminated: the rest of the mapping is zero.
+    let c_path = CStr::from_bytes_until_nul(name).unwrap_or_default();
+    let fd = fs::open_to_read(c_path).map_err(|e| at_file(Problem::Open(e)))?;
     let mut decoder = Decoder::new(strict);
-    let read = lines::for_each_line(fd, &mut buf, |line, whole| decoder.line(line, whole));
+    let mut refused = None;
+    let read = lines::for_each_line(
+        &mut |buf| fs::read_patiently(fd, buf, PATIENCE_MS, waiting),
+        buf,
+        OVERLAP,
+        &mut |line, part| match decoder.line(line, part) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                refused = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    );
     let _ = sys::close(fd);
-    match read {
-        Ok(()) => decoder.finish(),
-        Err(lines::Stop::Read(e)) => Err(at_file(Problem::Read(e))),
-        Err(lines::Stop::Line(e)) => Err(e),
+    match (read, refused) {
+        (_, Some(e)) => Err(e),
+        (Ok(()), None) => decoder.finish(),
+        (Err(lines::Stop::Read(e)), None) => Err(at_file(Problem::Read(e))),
+        // The callback breaks only with the error it keeps: not reached.
+        (Err(lines::Stop::Line), None) => Err(at_file(Problem::NoMemory)),
     }
 }
 
@@ -266,14 +344,13 @@ pub fn decode(text: &[u8], strict: bool) -> Result<Trace, LoadError> {
         lines.next_back();
     }
     for line in lines {
-        decoder.line(line, true)?;
+        decoder.line(line, Part::Whole)?;
     }
     decoder.finish()
 }
 
 /// Feeds lines to the parser the first line chose.
 struct Decoder {
-    strict: bool,
     line: u64,
     parser: Parser,
     record: Recorder,
@@ -287,15 +364,19 @@ enum Parser {
 
 impl Decoder {
     fn new(strict: bool) -> Decoder {
-        Decoder { strict, line: 0, parser: Parser::Undecided, record: Recorder::new() }
+        Decoder { line: 0, parser: Parser::Undecided, record: Recorder::new(strict) }
     }
 
-    fn line(&mut self, text: &[u8], whole: bool) -> Result<(), LoadError> {
-        self.line += 1;
+    fn line(&mut self, text: &[u8], part: Part) -> Result<(), LoadError> {
+        if part.starts_line() {
+            self.line += 1;
+        }
         let line = self.line;
+        self.record.line = line;
         let at = |problem| LoadError { line: Some(line), problem };
         if let Parser::Undecided = self.parser {
-            if text.trim_ascii().is_empty() {
+            // Blank lines before the first, and the rest of a long blank one.
+            if !part.starts_line() || text.trim_ascii().is_empty() {
                 return Ok(());
             }
             self.parser = if tmalloc_rt::parse::parse_u64(text.trim_ascii()).is_some() {
@@ -307,23 +388,12 @@ impl Decoder {
             };
         }
         match &mut self.parser {
-            Parser::Rep(p) if whole => p.line(&mut self.record, line, text).map_err(at),
-            Parser::Rep(_) => Err(at(Problem::TooLong)),
-            // A cut valgrind line is the program's own output: only trace
-            // records matter, and they are short.
-            Parser::Valgrind(p) => match p.line(&mut self.record, text) {
-                Ok(()) => Ok(()),
-                Err(Problem::Strict { why, address }) => {
-                    if self.strict {
-                        Err(at(Problem::Strict { why, address }))
-                    } else {
-                        self.record.skipped.note(why, line);
-                        Ok(())
-                    }
-                }
-                Err(problem) => Err(at(problem)),
+            Parser::Rep(p) => match part {
+                Part::Whole => p.line(&mut self.record, line, text).map_err(at),
+                _ => Err(at(Problem::TooLong)),
             },
-            Parser::Undecided => unreachable!("decided above"),
+            Parser::Valgrind(p) => p.part(&mut self.record, text, part).map_err(at),
+            Parser::Undecided => Ok(()),
         }
     }
 
@@ -375,6 +445,10 @@ struct Recorder {
     live_payload: u128,
     peak_payload: u64,
     skipped: Skipped,
+    /// Skipped lines are errors.
+    strict: bool,
+    /// The line being decoded.
+    line: u64,
 }
 
 /// What the recorder found wrong with an event.
@@ -393,7 +467,7 @@ impl From<Errno> for Refusal {
 }
 
 impl Recorder {
-    fn new() -> Recorder {
+    fn new(strict: bool) -> Recorder {
         Recorder {
             ops: MapVec::new(),
             keys: KeyMap::new(),
@@ -406,7 +480,19 @@ impl Recorder {
             live_payload: 0,
             peak_payload: 0,
             skipped: Skipped::default(),
+            strict,
+            line: 0,
         }
+    }
+
+    /// Skips the current line for `why`, or, under `--strict`, refuses it
+    /// with what it said (`seen`).
+    fn skip(&mut self, why: Skip, seen: &[u8]) -> Result<(), Problem> {
+        if self.strict {
+            return Err(Problem::Strict { why, seen: Excerpt::of(seen) });
+        }
+        self.skipped.note(why, self.line);
+        Ok(())
     }
 
     fn live_slot(&self, key: u64) -> Result<u32, Refusal> {

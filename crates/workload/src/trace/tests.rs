@@ -158,7 +158,55 @@ fn valgrind_lines_that_cannot_be_paired_are_skipped_or_strict_errors() {
     );
     let (at, message) = error(log, true);
     assert_eq!(at, Some(2));
-    assert_eq!(message, "2: free of an address no live block has (0x1000; --strict)");
+    assert_eq!(message, "2: `free(0x1000)`: free of an address no live block has (--strict)");
+    // --strict names what it saw, whatever the reason.
+    let strict = |line: &str| error(&std::format!("==7== x\n--7-- malloc(8) = 0x2000\n{line}\n"), true).1;
+    assert_eq!(
+        strict("--7-- malloc(banana) = 0x5000"),
+        "3: `malloc(banana) = 0x5000`: allocation call that does not parse (--strict)"
+    );
+    assert_eq!(
+        strict("--7-- malloc(99) = 0x0"),
+        "3: `malloc(99) = 0x0`: allocation that returned NULL (--strict)"
+    );
+    assert_eq!(
+        strict(&std::format!("--7-- malloc({}) = 0x1", "9".repeat(100))),
+        std::format!("3: `malloc({}...`: allocation call that does not parse (--strict)", "9".repeat(41))
+    );
+}
+
+/// valgrind prints a call and its result apart; another thread's record
+/// can come in between, as in this line of a multi-threaded program.
+#[test]
+fn interleaved_calls_replay_the_last_and_count_the_interrupted() {
+    let log = "\
+--15282-- malloc(765)calloc(17,16) = 0x6DEF090
+--15282--  = 0x6DEF500
+--15282-- malloc(10)free(0x6DEF090)
+--15282-- realloc(0x0,40)malloc(41) = 0x6DEF600
+--15282-- realloc(0x0,24)malloc(24) = 0x6DEF700
+--15282-- realloc(0x6DEF700,0)free(0x6DEF700)
+--15282-- malloc_usable_size(0x6DEF600)malloc(1) = 0x6DEF800
+";
+    let t = decode(log.as_bytes(), false).unwrap();
+    assert_eq!(
+        ops(&t),
+        [
+            (Alloc, 0, 272, 0),
+            (Free, 0, 0, 0),
+            (Alloc, 0, 41, 0),
+            (Alloc, 1, 24, 0),
+            (Free, 1, 0, 0),
+            (Alloc, 1, 1, 0)
+        ]
+    );
+    let count = |why: Skip| (t.skipped.count[why as usize], t.skipped.first_line[why as usize]);
+    assert_eq!(count(Skip::Interrupted), (3, 1), "malloc(765), malloc(10) and realloc(0x0,40)");
+    assert_eq!(t.skipped.total(), 3);
+    assert_eq!(
+        error(log, true),
+        (Some(1), "1: `malloc(765)`: allocation call interrupted by another call (--strict)".into())
+    );
 }
 
 #[test]
@@ -170,6 +218,65 @@ fn valgrind_ignores_other_output_and_cut_lines() {
     log.push_str("\n--1-- malloc(5) = 0x10\n");
     let t = decode(log.as_bytes(), true).unwrap();
     assert_eq!(ops(&t), [(Alloc, 0, 5, 0)]);
+}
+
+/// `text` written to a file of its own and loaded from it, through the
+/// line reader, as the binary reads it.
+fn load_text(text: &[u8], strict: bool) -> Result<Trace, LoadError> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(std::format!(
+        "tmalloc-trace-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, text).unwrap();
+    let loaded = load(path.to_str().unwrap().as_bytes(), strict, &mut || panic!("a file never waits"));
+    std::fs::remove_file(path).unwrap();
+    loaded
+}
+
+/// Lines of any length are read, or their record is counted as skipped on
+/// its own line: a record after 100 KB of the program's output is replayed;
+/// one followed by 100 KB is too long to be valgrind's.
+#[test]
+fn long_lines_are_read_or_their_record_counted() {
+    let output = "x".repeat(100_000);
+    let mut log = std::string::String::from("==1== start\n");
+    log.push_str(&std::format!("{output}--1-- malloc(5) = 0x10\n"));
+    log.push_str(&std::format!("--1-- malloc(7){output} = 0x20\n"));
+    log.push_str(&std::format!("{output}\n--1-- free(0x10)\n"));
+    log.push_str(&std::format!("{}--1-- malloc(9) = 0x30\n", "y".repeat(READ_BUFFER - 10)));
+    log.push_str(&std::format!("{output}--2-- malloc(1) = 0x40{output}\n"));
+    let t = load_text(log.as_bytes(), false).unwrap();
+    assert_eq!(ops(&t), [(Alloc, 0, 5, 0), (Free, 0, 0, 0), (Alloc, 0, 9, 0)]);
+    assert_eq!(
+        (t.skipped.count[Skip::LongLine as usize], t.skipped.first_line[Skip::LongLine as usize]),
+        (1, 3)
+    );
+    assert_eq!(t.skipped.total(), 1);
+    assert_eq!(t.lines, 7);
+    assert_eq!(t.other_processes, OtherProcesses { count: 1, lines: 1, first_pid: 2 });
+    let e = load_text(log.as_bytes(), true).err().unwrap();
+    assert_eq!(e.line, Some(3));
+    assert_eq!(
+        e.to_string(),
+        std::format!(
+            "3: `malloc(7){}...`: record followed by more than 4 KiB on its line (--strict)",
+            "x".repeat(39)
+        )
+    );
+    // The same log in memory: every line whole, no record too long.
+    assert_eq!(decode(log.as_bytes(), false).unwrap().ops.len(), 3);
+}
+
+#[test]
+fn a_long_rep_line_is_refused_on_its_line() {
+    let text = std::format!("100\n4\n2\n1\na 0 {}\nf 0\n", "9".repeat(100_000));
+    let e = load_text(text.as_bytes(), false).err().unwrap();
+    assert_eq!((e.line, e.to_string()), (Some(5), "5: line too long".into()));
+    let t = load_text(b"\n\n100\n4\n2\n1\na 0 8\nf 0\n", false).unwrap();
+    assert_eq!((t.lines, t.ops.len()), (8, 2));
 }
 
 #[test]
@@ -231,22 +338,31 @@ proptest::proptest! {
     /// Whatever the lines, decoding ends in a trace or an error, never a
     /// panic: a valid first line picks the format, then calls with any
     /// name, any arguments (extreme numbers among them), with or without
-    /// a result, on a small set of addresses and ids so that they meet.
+    /// a result, on a small set of addresses and ids so that they meet;
+    /// valgrind calls may follow each other on a line, as interleaved
+    /// threads print them.
     #[test]
     fn decoding_never_panics(
         lines in proptest::collection::vec(
             (0usize..NAMES.len(), proptest::collection::vec((0usize..4, 0usize..VALUES.len()), 0..3),
-             proptest::option::of(0usize..VALUES.len())),
+             proptest::option::of(0usize..VALUES.len()), proptest::bool::weighted(0.3)),
             0..80,
         ),
         rep: bool,
         strict: bool,
     ) {
-        let mut text = std::string::String::from(if rep { "100\n4\n9\n1\n" } else { "--7-- malloc(8) = 0x10\n" });
-        for line in &lines {
-            text.push_str(&line_text(rep, line));
-            text.push('\n');
+        let mut text = std::string::String::from(if rep { "100\n4\n9\n1\n" } else { "--7-- malloc(8) = 0x10" });
+        for (name, args, result, joined) in &lines {
+            let line = line_text(rep, &(*name, args.clone(), *result));
+            match line.strip_prefix("--7-- ") {
+                Some(call) if *joined => text.push_str(call),
+                _ => {
+                    text.push('\n');
+                    text.push_str(&line);
+                }
+            }
         }
+        text.push('\n');
         let _ = decode(text.as_bytes(), strict);
     }
 }

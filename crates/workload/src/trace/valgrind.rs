@@ -16,13 +16,24 @@
 //! ```
 //!
 //! A record starts at the first `--PID-- ` on a line, wherever the
-//! program's output left the cursor. Only the first process's records are
-//! used; other processes' are counted. Calls that are not allocation
-//! events (`malloc_usable_size`, `mallinfo`) and every other line are
-//! ignored. Allocation events the replay cannot use are [`Skip`]ped.
+//! program's output left the cursor, and ends the line. valgrind prints a
+//! call, then its result when the call returns, so another thread's record
+//! may come in between: `--15282-- malloc(765)calloc(17,16) = 0x6DEF090`.
+//! The last call of such a line is replayed with the result; each call
+//! before it is [`Skip::Interrupted`] (its result comes later, on a line of
+//! its own that does not say whose it is). Only the first process's
+//! records are used; other processes' are counted. Calls that are not
+//! allocation events (`malloc_usable_size`, `mallinfo`) and every other
+//! line are ignored. Allocation events the replay cannot use are
+//! [`Skip`]ped.
+//!
+//! A line longer than the read buffer comes in parts ([`Part`]); its
+//! record is read whole if it is no longer than [`super::OVERLAP`], and
+//! [`Skip::LongLine`] otherwise.
 
-use super::{OtherProcesses, Problem, Recorder, Refusal, Skip};
+use super::{OVERLAP, OtherProcesses, Problem, Recorder, Refusal, Skip};
 use tmalloc_rt::keys::KeyMap;
+use tmalloc_rt::lines::Part;
 
 /// Whether `text` starts the way every valgrind line does: `==PID==` or
 /// `--PID--`.
@@ -39,10 +50,10 @@ fn prefix(text: &[u8], mark: u8) -> Option<(u64, &[u8])> {
     Some((pid, rest[digits..].strip_prefix(&[mark, mark])?))
 }
 
-/// The first `--PID--` record on the line: the pid, and the record after
-/// the one space valgrind puts there.
-fn record(text: &[u8]) -> Option<(u64, &[u8])> {
-    (0..text.len()).filter(|&i| text[i] == b'-').find_map(|i| {
+/// The first `--PID--` record that starts in the first `own` bytes of the
+/// line: the pid, and the record after the one space valgrind puts there.
+fn record(text: &[u8], own: usize) -> Option<(u64, &[u8])> {
+    (0..own.min(text.len())).filter(|&i| text[i] == b'-').find_map(|i| {
         let (pid, rest) = prefix(&text[i..], b'-')?;
         Some((pid, rest.strip_prefix(b" ").unwrap_or(rest)))
     })
@@ -96,16 +107,18 @@ pub struct Parser {
     pid: Option<u64>,
     other: OtherProcesses,
     other_pids: KeyMap,
-}
-
-/// A skipped line, as the decoder expects it.
-fn skip(why: Skip, address: u64) -> Result<(), Problem> {
-    Err(Problem::Strict { why, address })
+    /// A record was found in an earlier part of the current long line.
+    record_on_line: bool,
 }
 
 impl Parser {
     pub fn new() -> Parser {
-        Parser { pid: None, other: OtherProcesses::default(), other_pids: KeyMap::new() }
+        Parser {
+            pid: None,
+            other: OtherProcesses::default(),
+            other_pids: KeyMap::new(),
+            record_on_line: false,
+        }
     }
 
     pub fn pid(&self) -> Option<u64> {
@@ -116,8 +129,9 @@ impl Parser {
         self.other
     }
 
-    pub fn line(&mut self, record: &mut Recorder, text: &[u8]) -> Result<(), Problem> {
-        let Some((pid, rest)) = self::record(text) else { return Ok(()) };
+    /// Whether `pid` is the first process of the log (the first pid seen
+    /// is); counts the lines of the others.
+    fn first_process(&mut self, pid: u64) -> Result<bool, Problem> {
         match self.pid {
             None => self.pid = Some(pid),
             Some(first) if first != pid => {
@@ -128,37 +142,72 @@ impl Parser {
                     self.other.count += 1;
                 }
                 self.other.lines += 1;
-                return Ok(());
+                return Ok(false);
             }
             Some(_) => {}
         }
-        let Some((name, args, tail)) = call(rest) else { return Ok(()) };
-        match classify(name) {
-            Call::Other => Ok(()),
-            Call::Alloc => match alloc_args(args) {
-                Some((size, align_log2)) => finish_alloc(record, tail, size, align_log2),
-                None => skip(Skip::Malformed, 0),
-            },
-            Call::Calloc => {
-                let mut nums =
-                    args.split(|&b| b == b',').map(|a| tmalloc_rt::parse::parse_u64(a.trim_ascii()));
-                match (nums.next().flatten(), nums.next().flatten(), nums.next()) {
-                    (Some(n), Some(each), None) => match n.checked_mul(each) {
-                        Some(size) => finish_alloc(record, tail, size, 0),
-                        None => skip(Skip::Malformed, 0),
-                    },
-                    _ => skip(Skip::Malformed, 0),
+        Ok(true)
+    }
+
+    /// A part of a line ([`Part`]). A record found in the own bytes of a
+    /// part before the last is followed by more than [`OVERLAP`] bytes: too
+    /// long to be valgrind's. One found in the last part is read.
+    pub fn part(&mut self, record: &mut Recorder, text: &[u8], part: Part) -> Result<(), Problem> {
+        if part.starts_line() {
+            self.record_on_line = false;
+        }
+        if self.record_on_line {
+            return Ok(());
+        }
+        if let Part::Whole | Part::Last = part {
+            return self.line(record, text);
+        }
+        let Some((pid, rest)) = self::record(text, part.own(text.len(), OVERLAP)) else { return Ok(()) };
+        self.record_on_line = true;
+        if self.first_process(pid)? { record.skip(Skip::LongLine, rest) } else { Ok(()) }
+    }
+
+    pub fn line(&mut self, record: &mut Recorder, text: &[u8]) -> Result<(), Problem> {
+        let Some((pid, mut rest)) = self::record(text, text.len()) else { return Ok(()) };
+        if !self.first_process(pid)? {
+            return Ok(());
+        }
+        while let Some((name, args, tail)) = call(rest) {
+            let seen = rest;
+            rest = tail;
+            // Another call right after this one: this one was interrupted,
+            // unless valgrind's realloc handed over to its malloc or free.
+            let interrupted = call(tail).is_some();
+            match classify(name) {
+                Call::Other => {}
+                Call::Free => {
+                    let first = args.split(|&b| b == b',').next().unwrap_or(args);
+                    match (address(first), interrupted || tail.trim_ascii().is_empty()) {
+                        (Some(address), true) => free(record, address, seen)?,
+                        _ => record.skip(Skip::Malformed, seen)?,
+                    }
                 }
-            }
-            Call::Realloc => realloc(record, args, tail),
-            Call::Free => {
-                let first = args.split(|&b| b == b',').next().unwrap_or(args);
-                match (address(first), tail.trim_ascii().is_empty()) {
-                    (Some(address), true) => free(record, address),
-                    _ => skip(Skip::Malformed, 0),
+                Call::Realloc if interrupted && realloc_hands_over(args, tail) => {}
+                _ if interrupted => record.skip(Skip::Interrupted, &seen[..seen.len() - tail.len()])?,
+                Call::Alloc => match alloc_args(args) {
+                    Some((size, align_log2)) => finish_alloc(record, tail, size, align_log2, seen)?,
+                    None => record.skip(Skip::Malformed, seen)?,
+                },
+                Call::Calloc => {
+                    let mut nums =
+                        args.split(|&b| b == b',').map(|a| tmalloc_rt::parse::parse_u64(a.trim_ascii()));
+                    match (nums.next().flatten(), nums.next().flatten(), nums.next()) {
+                        (Some(n), Some(each), None) => match n.checked_mul(each) {
+                            Some(size) => finish_alloc(record, tail, size, 0, seen)?,
+                            None => record.skip(Skip::Malformed, seen)?,
+                        },
+                        _ => record.skip(Skip::Malformed, seen)?,
+                    }
                 }
+                Call::Realloc => realloc(record, args, tail, seen)?,
             }
         }
+        Ok(())
     }
 }
 
@@ -206,77 +255,92 @@ fn alloc_args(args: &[u8]) -> Option<(u64, u8)> {
     Some((size?, align.map_or(0, |a| a.trailing_zeros() as u8)))
 }
 
-/// An allocation of `size` whose result is in `tail`.
-fn finish_alloc(record: &mut Recorder, tail: &[u8], size: u64, align_log2: u8) -> Result<(), Problem> {
+/// An allocation of `size` whose result is in `tail`; `seen` is the
+/// record, for a message.
+fn finish_alloc(
+    record: &mut Recorder,
+    tail: &[u8],
+    size: u64,
+    align_log2: u8,
+    seen: &[u8],
+) -> Result<(), Problem> {
     if tail.trim_ascii().is_empty() {
-        return skip(Skip::NoAddress, 0);
+        return record.skip(Skip::NoAddress, seen);
     }
     match result(tail) {
-        None => skip(Skip::Malformed, 0),
-        Some(0) => skip(Skip::NullResult, 0),
+        None => record.skip(Skip::Malformed, seen),
+        Some(0) => record.skip(Skip::NullResult, seen),
         Some(at) => match record.alloc(at, size, align_log2) {
             Ok(()) => Ok(()),
             Err(Refusal::Live) => {
                 // The address came back without a free in the log: free the
                 // old block here, where it must have been freed at the latest.
-                free(record, at)?;
+                free(record, at, seen)?;
                 record.alloc(at, size, align_log2).map_err(refused)?;
-                skip(Skip::AddressStillLive, at)
+                record.skip(Skip::AddressStillLive, seen)
             }
             Err(other) => Err(refused(other)),
         },
     }
 }
 
-fn free(record: &mut Recorder, at: u64) -> Result<(), Problem> {
+fn free(record: &mut Recorder, at: u64, seen: &[u8]) -> Result<(), Problem> {
     if at == 0 {
         return Ok(()); // free(NULL) does nothing
     }
     match record.free(at, None) {
         Ok(()) => Ok(()),
-        Err(Refusal::NotLive(_)) => skip(Skip::UnknownFree, at),
+        Err(Refusal::NotLive(_)) => record.skip(Skip::UnknownFree, seen),
         Err(other) => Err(refused(other)),
     }
 }
 
-/// `realloc(P,N)` followed by ` = Q`, or by `malloc(N) = Q` when P is
-/// NULL, or by `free(P)` when N is 0.
-fn realloc(record: &mut Recorder, args: &[u8], tail: &[u8]) -> Result<(), Problem> {
+/// `realloc(P,N)`'s two numbers.
+fn realloc_args(args: &[u8]) -> Option<(u64, u64)> {
     let mut parts = args.split(|&b| b == b',');
-    let (Some(old), Some(size), None) = (
+    match (
         parts.next().and_then(address),
         parts.next().and_then(|n| tmalloc_rt::parse::parse_u64(n.trim_ascii())),
         parts.next(),
-    ) else {
-        return skip(Skip::Malformed, 0);
-    };
-    if let Some((name @ (b"malloc" | b"free"), inner, tail)) = call(tail) {
-        return match name {
-            b"malloc" if old == 0 => match alloc_args(inner) {
-                Some((n, 0)) if n == size => finish_alloc(record, tail, size, 0),
-                _ => skip(Skip::Malformed, 0),
-            },
-            b"free" if size == 0 && address(inner) == Some(old) => free(record, old),
-            _ => skip(Skip::Malformed, 0),
-        };
+    ) {
+        (Some(old), Some(size), None) => Some((old, size)),
+        _ => None,
     }
+}
+
+/// Whether the call in `tail` is the one valgrind's `realloc(ARGS)` made:
+/// `realloc(0x0,N)malloc(N)`, or `realloc(P,0)free(P)`. That call is then
+/// the record.
+fn realloc_hands_over(args: &[u8], tail: &[u8]) -> bool {
+    match (realloc_args(args), call(tail)) {
+        (Some((0, size)), Some((b"malloc", inner, _))) => alloc_args(inner) == Some((size, 0)),
+        (Some((old, 0)), Some((b"free", inner, _))) => address(inner) == Some(old),
+        _ => false,
+    }
+}
+
+/// `realloc(P,N)` followed by ` = Q`.
+fn realloc(record: &mut Recorder, args: &[u8], tail: &[u8], seen: &[u8]) -> Result<(), Problem> {
+    let Some((old, size)) = realloc_args(args) else {
+        return record.skip(Skip::Malformed, seen);
+    };
     match result(tail) {
-        None if tail.trim_ascii().is_empty() => skip(Skip::NoAddress, old),
-        None => skip(Skip::Malformed, 0),
-        Some(0) => skip(Skip::NullResult, old),
-        Some(_) if old == 0 => finish_alloc(record, tail, size, 0),
+        None if tail.trim_ascii().is_empty() => record.skip(Skip::NoAddress, seen),
+        None => record.skip(Skip::Malformed, seen),
+        Some(0) => record.skip(Skip::NullResult, seen),
+        Some(_) if old == 0 => finish_alloc(record, tail, size, 0, seen),
         Some(new) => match record.realloc(old, new, size) {
             Ok(()) => Ok(()),
             Err(Refusal::NotLive(_)) => {
                 // The old block is unknown; the new one is real, and its free
                 // will follow: replay it as an allocation.
-                finish_alloc(record, tail, size, 0)?;
-                skip(Skip::UnknownRealloc, old)
+                finish_alloc(record, tail, size, 0, seen)?;
+                record.skip(Skip::UnknownRealloc, seen)
             }
             Err(Refusal::Live) => {
-                free(record, new)?;
+                free(record, new, seen)?;
                 record.realloc(old, new, size).map_err(refused)?;
-                skip(Skip::AddressStillLive, new)
+                record.skip(Skip::AddressStillLive, seen)
             }
             Err(Refusal::NoMemory) => Err(Problem::NoMemory),
         },
@@ -287,6 +351,8 @@ fn realloc(record: &mut Recorder, args: &[u8], tail: &[u8]) -> Result<(), Proble
 fn refused(refusal: Refusal) -> Problem {
     match refusal {
         Refusal::NoMemory => Problem::NoMemory,
-        Refusal::Live | Refusal::NotLive(_) => Problem::Strict { why: Skip::Malformed, address: 0 },
+        Refusal::Live | Refusal::NotLive(_) => {
+            Problem::Strict { why: Skip::Malformed, seen: super::Excerpt::NONE }
+        }
     }
 }
