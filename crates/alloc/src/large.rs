@@ -1,5 +1,5 @@
 //! Large blocks: each in a mapping of its own, returned to the kernel on
-//! free (glibc's `M_MMAP_THRESHOLD` behaviour).
+//! free (glibc's `M_MMAP_THRESHOLD` behaviour) unless kept as a spare.
 //!
 //! ```text
 //!   mapping start (page aligned)                                mapping end
@@ -20,11 +20,11 @@
 //! A freed block's mapping is kept as a spare (at most [`SPARES`] of them,
 //! [`SPARE_BYTES`] in all) for the next large block that fits it without
 //! wasting more than half, once a mapping of that size has been given back
-//! before: a program that allocates and frees the same large size over and
-//! over makes four system calls once, not two at every call, and one that
-//! does not keeps nothing. Spares go back before any new memory is taken (a mapping, or a
-//! growth of the heap), so they never add to the most the allocator
-//! holds, and never stand between a tight limit and a request.
+//! before: a program that allocates and frees the same large size over and over
+//! makes four system calls once, not two at every call, and one that does not
+//! keeps nothing. Spares go back before any new memory is taken (a mapping, or
+//! a growth of the heap), so they never add to the most the allocator holds,
+//! and never stand between a tight limit and a request.
 
 use core::ptr::NonNull;
 
