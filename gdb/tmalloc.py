@@ -211,7 +211,7 @@ def locate(expr):
     sym = gdb.lookup_static_symbol(GLOBAL_HEAP) or gdb.lookup_global_symbol(GLOBAL_HEAP)
     if sym is None:
         raise HeapError("no tmalloc debug info here: load the debug binary, target/debug/tmalloc")
-    heap = sym.value()["value"]["value"]["heap"]  # Option<NonNull<Tmalloc<Brk>>>
+    heap = sym.value()["value"]["value"]["heap"]  # Option<NonNull<Tmalloc<HeapSource>>>
     variants = [f.name for f in heap.type.fields() if not f.artificial and f.name]
     if variants != ["Some"]:
         raise HeapError(
@@ -287,11 +287,15 @@ class Heap:
         """The source's SourceCounters, found by field name."""
         src = self.source
         for _ in range(4):
-            names = [f.name for f in src.type.strip_typedefs().fields()]
+            fields = [f for f in src.type.strip_typedefs().fields() if not f.artificial]
+            names = [f.name for f in fields]
             if "counters" in names:
                 return src["counters"]
             if "inner" in names:
                 src = src["inner"]
+                continue
+            if len(fields) == 1 and fields[0].name in ("Break", "Mapped"):
+                src = src[fields[0].name]["__0"]  # HeapSource: the active variant
                 continue
             break
         raise HeapError(f"source {src.type} has no counters")

@@ -60,7 +60,7 @@ pub use pagemap::overhead as page_map_overhead;
 pub use policy::PolicyKind;
 pub use region::Region;
 pub use report::misuse;
-pub use source::{Arena, Brk, MmapChunks, PAGE, Source, SourceCounters, align_up};
+pub use source::{Arena, Brk, HeapSource, MmapHeap, PAGE, RESERVATION, Source, SourceCounters, align_up};
 
 #[cfg(test)]
 mod proptests;

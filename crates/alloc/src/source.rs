@@ -6,7 +6,9 @@
 //!
 //! - [`Brk`]: the program break, as the classic `malloc` grows its heap. The
 //!   kernel creates the `[heap]` mapping on the first `brk` that raises it.
-//! - [`MmapChunks`]: anonymous `mmap` chunks; never contiguous by promise.
+//! - [`MmapHeap`]: anonymous memory, grown inside 64 MiB reservations; for
+//!   heaps that cannot use the break (other threads' arenas, and any heap
+//!   in a process whose break belongs to glibc).
 //! - [`Arena`]: a fixed buffer given by the caller, for host tests and
 //!   benchmarks: a budget that behaves like `RLIMIT_AS`.
 //!
@@ -184,35 +186,81 @@ unsafe fn unmap_anonymous(counters: &mut SourceCounters, ptr: NonNull<u8>, len: 
     Ok(())
 }
 
-/// Anonymous `mmap` chunks: each growth is a new mapping, so regions are
-/// usually not contiguous. Shrinking unmaps the tail of the last chunk.
+/// How much address space [`MmapHeap`] reserves at a time (glibc's
+/// `HEAP_MAX_SIZE` for its mmapped heaps).
+pub const RESERVATION: usize = 64 << 20;
+
+/// Anonymous memory for heaps that cannot use the program break (another
+/// thread's arena; any heap in a process whose break belongs to glibc).
+///
+/// ```text
+///   reservation (PROT_NONE, RESERVATION bytes)
+///   ┌─────────────────────────────┬──────────────────────────────────┐
+///   │ committed: the heap's region │ reserved: no access, no memory    │
+///   └─────────────────────────────┴──────────────────────────────────┘
+///                                 end                     reserved_end
+/// ```
+///
+/// Address space is reserved [`RESERVATION`] at a time, and the heap grows
+/// contiguously inside it, one `mmap(MAP_FIXED)` per growth: one region
+/// per 64 MiB, however many growths. A growth that does not fit starts a
+/// new reservation (a new region). Where a reservation is refused (under
+/// `ulimit -v`), each growth is a mapping of its own. Shrinking gives the
+/// tail's pages back and keeps them reserved.
 #[derive(Debug, Default)]
-pub struct MmapChunks {
-    last_end: usize,
+pub struct MmapHeap {
+    end: usize,
+    reserved_end: usize,
     counters: SourceCounters,
 }
 
-impl MmapChunks {
-    pub const fn new() -> MmapChunks {
-        MmapChunks { last_end: 0, counters: SourceCounters::ZERO }
+impl MmapHeap {
+    pub const fn new() -> MmapHeap {
+        MmapHeap { end: 0, reserved_end: 0, counters: SourceCounters::ZERO }
     }
 }
 
-impl Source for MmapChunks {
+impl Source for MmapHeap {
     fn grow(&mut self, len: usize) -> Result<NonNull<u8>, Errno> {
+        if self.reserved_end - self.end < len {
+            let size = len.max(RESERVATION);
+            self.counters.mmap_calls += 1;
+            match sys::reserve_address_space(size) {
+                Ok(base) => (self.end, self.reserved_end) = (base as usize, base as usize + size),
+                Err(_) => {
+                    // No room to reserve: a plain mapping, exactly as asked.
+                    self.counters.mmap_calls += 1;
+                    let p = sys::mmap_anonymous(len)? as usize;
+                    (self.end, self.reserved_end) = (p + len, p + len);
+                    self.counters.heap_bytes += len;
+                    self.counters.note_peak();
+                    return NonNull::new(p as *mut u8).ok_or(Errno::ENOMEM);
+                }
+            }
+        }
+        let start = self.end;
         self.counters.mmap_calls += 1;
-        let p = sys::mmap_anonymous(len)?;
+        // SAFETY: [start, start + len) is reserved and unused.
+        unsafe { sys::replace_with_fresh(start, len, true) }?;
+        self.end += len;
         self.counters.heap_bytes += len;
         self.counters.note_peak();
-        self.last_end = p as usize + len;
-        NonNull::new(p).ok_or(Errno::ENOMEM)
+        NonNull::new(start as *mut u8).ok_or(Errno::ENOMEM)
     }
 
     unsafe fn shrink(&mut self, len: usize) -> Result<(), Errno> {
-        self.counters.munmap_calls += 1;
-        // SAFETY: the caller vouches that the tail of the last chunk is unused.
-        unsafe { sys::munmap((self.last_end - len) as *mut u8, len) }?;
-        self.last_end -= len;
+        let start = self.end - len;
+        if self.reserved_end > self.end {
+            self.counters.mmap_calls += 1;
+            // SAFETY: the caller vouches that the tail is unused; it stays ours.
+            unsafe { sys::replace_with_fresh(start, len, false) }?;
+        } else {
+            self.counters.munmap_calls += 1;
+            // SAFETY: the caller vouches that the tail of the mapping is unused.
+            unsafe { sys::munmap(start as *mut u8, len) }?;
+            self.reserved_end = start;
+        }
+        self.end = start;
         self.counters.heap_bytes -= len;
         Ok(())
     }
@@ -223,6 +271,47 @@ impl Source for MmapChunks {
 
     fn counters(&self) -> SourceCounters {
         self.counters
+    }
+}
+
+/// The source of a process-wide heap: the program break where the process
+/// leaves it to tmalloc (the freestanding binary), mmapped heaps otherwise.
+#[derive(Debug)]
+pub enum HeapSource {
+    Break(Brk),
+    Mapped(MmapHeap),
+}
+
+impl Source for HeapSource {
+    fn grow(&mut self, len: usize) -> Result<NonNull<u8>, Errno> {
+        match self {
+            HeapSource::Break(s) => s.grow(len),
+            HeapSource::Mapped(s) => s.grow(len),
+        }
+    }
+
+    unsafe fn shrink(&mut self, len: usize) -> Result<(), Errno> {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match self {
+                HeapSource::Break(s) => s.shrink(len),
+                HeapSource::Mapped(s) => s.shrink(len),
+            }
+        }
+    }
+
+    fn counters_mut(&mut self) -> &mut SourceCounters {
+        match self {
+            HeapSource::Break(s) => s.counters_mut(),
+            HeapSource::Mapped(s) => s.counters_mut(),
+        }
+    }
+
+    fn counters(&self) -> SourceCounters {
+        match self {
+            HeapSource::Break(s) => s.counters(),
+            HeapSource::Mapped(s) => s.counters(),
+        }
     }
 }
 
@@ -320,17 +409,24 @@ mod tests {
     }
 
     #[test]
-    fn mmap_chunks_map_and_shrink() {
-        let mut chunks = MmapChunks::new();
-        let a = chunks.grow(4 * PAGE).unwrap();
-        // SAFETY: fresh mapping of 4 pages.
-        unsafe { a.as_ptr().add(4 * PAGE - 1).write(1) };
-        // SAFETY: the last two pages of the chunk are unused.
-        unsafe { chunks.shrink(2 * PAGE).unwrap() };
-        let c = chunks.counters();
-        assert_eq!((c.heap_bytes, c.mmap_calls, c.munmap_calls), (2 * PAGE, 1, 1));
-        // SAFETY: the first two pages are still mapped and ours.
-        unsafe { sys::munmap(a.as_ptr(), 2 * PAGE).unwrap() };
+    fn an_mmap_heap_grows_contiguously_in_its_reservation_and_shrinks_back() {
+        let mut heap = MmapHeap::new();
+        let a = heap.grow(4 * PAGE).unwrap();
+        let b = heap.grow(2 * PAGE).unwrap();
+        assert_eq!(b.as_ptr() as usize, a.as_ptr() as usize + 4 * PAGE, "contiguous");
+        // SAFETY: six fresh pages.
+        unsafe { b.as_ptr().add(2 * PAGE - 1).write(1) };
+        // SAFETY: the last three pages are unused.
+        unsafe { heap.shrink(3 * PAGE).unwrap() };
+        let c = heap.grow(PAGE).unwrap();
+        assert_eq!(c.as_ptr() as usize, a.as_ptr() as usize + 3 * PAGE, "the tail is reused");
+        // SAFETY: the page was decommitted and committed again: fresh.
+        assert_eq!(unsafe { c.as_ptr().read() }, 0);
+        let counters = heap.counters();
+        // One reservation, three commits, one decommit.
+        assert_eq!((counters.heap_bytes, counters.mmap_calls, counters.munmap_calls), (4 * PAGE, 5, 0));
+        // SAFETY: the whole reservation is ours and unused now.
+        unsafe { sys::munmap(a.as_ptr(), RESERVATION).unwrap() };
     }
 
     #[test]

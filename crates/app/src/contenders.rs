@@ -5,7 +5,7 @@
 //! - [`Measured`]: what the experiment asks of a running contender beyond
 //!   allocating: the system calls it made and the bytes it holds.
 
-use tmalloc_alloc::{Brk, PolicyKind, Source, SourceCounters, Tmalloc};
+use tmalloc_alloc::{Brk, HeapSource, PolicyKind, Source, SourceCounters, Tmalloc};
 use tmalloc_workload::Allocator;
 
 /// One allocator in the experiment.
@@ -61,7 +61,9 @@ impl Contender {
         match self {
             Contender::Tmalloc(kind) => {
                 // Named, so that gdb's `tmalloc heap` finds it in this frame.
-                let mut heap = Tmalloc::new(kind, Brk::new());
+                // The process-wide heap's source type: one copy of tmalloc
+                // in the binary, not two.
+                let mut heap = Tmalloc::new(kind, HeapSource::Break(Brk::new()));
                 work(&mut heap)
             }
             #[cfg(feature = "compare")]

@@ -42,6 +42,16 @@ impl<T> Lock<T> {
         }
     }
 
+    /// Releases a lock whose guard was forgotten (`mem::forget`), as around
+    /// `fork`.
+    ///
+    /// # Safety
+    ///
+    /// The lock must be held, and no guard of it may be alive.
+    pub unsafe fn force_unlock(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+
     /// Takes the lock if it is free. The panic handler uses this: a panic
     /// inside a critical section must not deadlock on its own lock.
     pub fn try_lock(&self) -> Option<Guard<'_, T>> {

@@ -46,6 +46,7 @@ pub mod map {
     pub const PROT_WRITE: usize = 2;
     pub const SHARED: usize = 0x01;
     pub const PRIVATE: usize = 0x02;
+    pub const FIXED: usize = 0x10;
     pub const ANONYMOUS: usize = 0x20;
     pub const NORESERVE: usize = 0x4000;
 }
@@ -235,8 +236,8 @@ pub unsafe fn brk(addr: usize) -> Result<usize, Errno> {
 ///
 /// # Safety
 ///
-/// With `MAP_FIXED` (which tmalloc never passes) the call could replace live
-/// mappings; otherwise it only adds a mapping. A file mapping needs a valid `fd`.
+/// With `MAP_FIXED` the call replaces whatever was mapped there; otherwise
+/// it only adds a mapping. A file mapping needs a valid `fd`.
 pub unsafe fn mmap(
     addr: usize,
     len: usize,
@@ -254,6 +255,29 @@ pub unsafe fn mmap(
 pub fn mmap_anonymous(len: usize) -> Result<*mut u8, Errno> {
     // SAFETY: an anonymous mapping without MAP_FIXED only adds fresh memory.
     unsafe { mmap(0, len, map::PROT_READ | map::PROT_WRITE, map::PRIVATE | map::ANONYMOUS, Fd(-1), 0) }
+}
+
+/// Reserves `len` bytes of address space: no access, no memory behind them,
+/// nothing charged to the commit limit (`RLIMIT_AS` still counts them).
+pub fn reserve_address_space(len: usize) -> Result<*mut u8, Errno> {
+    // SAFETY: without MAP_FIXED only a fresh mapping is added.
+    unsafe { mmap(0, len, map::PROT_NONE, map::PRIVATE | map::ANONYMOUS | map::NORESERVE, Fd(-1), 0) }
+}
+
+/// Puts fresh zeroed read-write memory at `[addr, addr + len)`, inside a
+/// reservation (commit), or gives its pages back and leaves it reserved
+/// (`usable: false`, decommit): one `mmap` with `MAP_FIXED` either way.
+///
+/// # Safety
+///
+/// The range must lie in a reservation of the caller's, with nothing live
+/// in it.
+pub unsafe fn replace_with_fresh(addr: usize, len: usize, usable: bool) -> Result<(), Errno> {
+    let (prot, extra) =
+        if usable { (map::PROT_READ | map::PROT_WRITE, 0) } else { (map::PROT_NONE, map::NORESERVE) };
+    // SAFETY: per the caller, the range is ours and unused.
+    unsafe { mmap(addr, len, prot, map::PRIVATE | map::ANONYMOUS | map::FIXED | extra, Fd(-1), 0) }
+        .map(|_| ())
 }
 
 /// `mprotect(2)`: sets the protection of `[addr, addr + len)`.

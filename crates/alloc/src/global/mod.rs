@@ -5,14 +5,18 @@
 //! (`print (void*) tmalloc(64)`, `call tfree($1)`).
 //!
 //! Like `malloc`, nothing needs setting up: the first call creates the heap
-//! with the default policy on the program break. [`init_tmalloc`] chooses
-//! another policy, before the heap holds memory.
+//! with the default policy, on the program break, or in mmapped heaps once
+//! [`use_mapped_memory`] said the break may have another user.
+//! [`init_tmalloc`] chooses another policy, before the heap holds memory.
+//! [`GlobalTmalloc`] serves Rust programs as their `#[global_allocator]`.
 //!
 //! Misuse (freeing a pointer tmalloc did not return, twice, or in the
 //! middle) ends the process with SIGABRT and a message naming the call and
 //! the address, as glibc does.
 
+use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use tmalloc_sync::Lock;
 
@@ -20,7 +24,7 @@ use crate::error::{HeapError, Misuse, Totals};
 use crate::front::{Stats, Tmalloc};
 use crate::policy::PolicyKind;
 use crate::report;
-use crate::source::{Brk, PAGE, align_up, map_metadata};
+use crate::source::{Brk, HeapSource, MmapHeap, PAGE, align_up, map_metadata};
 
 /// The alignment of every `tmalloc` block: enough for any C type.
 pub const MALLOC_ALIGN: usize = 16;
@@ -30,7 +34,7 @@ pub const MALLOC_ALIGN: usize = 16;
 /// which build heaps of their own) carries no byte of it, and its size
 /// counts against nobody's `RLIMIT_AS`.
 struct Global {
-    heap: Option<NonNull<Tmalloc<Brk>>>,
+    heap: Option<NonNull<Tmalloc<HeapSource>>>,
 }
 
 // SAFETY: the heap's raw pointers point into memory only the heap uses; the
@@ -38,14 +42,14 @@ struct Global {
 unsafe impl Send for Global {}
 
 impl Global {
-    fn get(&self) -> Option<&Tmalloc<Brk>> {
+    fn get(&self) -> Option<&Tmalloc<HeapSource>> {
         // SAFETY: a heap made by `set`, alive as long as the process.
         self.heap.map(|h| unsafe { h.as_ref() })
     }
 
-    fn get_or_init(&mut self) -> Option<&mut Tmalloc<Brk>> {
+    fn get_or_init(&mut self) -> Option<&mut Tmalloc<HeapSource>> {
         if self.heap.is_none() {
-            self.set(Tmalloc::new(PolicyKind::DEFAULT, Brk::new()))?;
+            self.set(Tmalloc::new(PolicyKind::DEFAULT, main_source()))?;
         }
         // SAFETY: made above or before; the lock makes this the only reference.
         self.heap.map(|mut h| unsafe { h.as_mut() })
@@ -53,7 +57,7 @@ impl Global {
 
     /// Puts `heap` in place of the current one (dropped), mapping room for
     /// it the first time; `None` if that mapping fails.
-    fn set(&mut self, heap: Tmalloc<Brk>) -> Option<()> {
+    fn set(&mut self, heap: Tmalloc<HeapSource>) -> Option<()> {
         match self.heap {
             // SAFETY: the old heap is ours and nothing refers to it now.
             Some(old) => unsafe {
@@ -61,8 +65,8 @@ impl Global {
                 old.write(heap);
             },
             None => {
-                let room = align_up(size_of::<Tmalloc<Brk>>(), PAGE)?;
-                let place = map_metadata(room).ok()?.cast::<Tmalloc<Brk>>();
+                let room = align_up(size_of::<Tmalloc<HeapSource>>(), PAGE)?;
+                let place = map_metadata(room).ok()?.cast::<Tmalloc<HeapSource>>();
                 // SAFETY: a fresh mapping, large enough and page-aligned.
                 unsafe { place.write(heap) };
                 self.heap = Some(place);
@@ -74,8 +78,31 @@ impl Global {
 
 static HEAP: Lock<Global> = Lock::new(Global { heap: None });
 
+/// Whether the process-wide heap must stay off the program break.
+static MAPPED_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Says that something else in the process may move the program break
+/// (glibc's malloc, in a hosted program), so the process-wide heap must
+/// grow in mmapped heaps ([`MmapHeap`]) instead. [`GlobalTmalloc`] says so
+/// on its first call, and `libtmalloc.so` on its; the freestanding binary
+/// never does, and its heap grows on the break, as the classic `malloc`'s.
+/// Takes effect for a heap not made yet.
+pub fn use_mapped_memory() {
+    if !MAPPED_ONLY.load(Ordering::Relaxed) {
+        MAPPED_ONLY.store(true, Ordering::Relaxed);
+    }
+}
+
+fn main_source() -> HeapSource {
+    if MAPPED_ONLY.load(Ordering::Relaxed) {
+        HeapSource::Mapped(MmapHeap::new())
+    } else {
+        HeapSource::Break(Brk::new())
+    }
+}
+
 /// Runs `f` on the heap; `None` if there is none and none can be made.
-fn with_heap<R>(f: impl FnOnce(&mut Tmalloc<Brk>) -> R) -> Option<R> {
+fn with_heap<R>(f: impl FnOnce(&mut Tmalloc<HeapSource>) -> R) -> Option<R> {
     HEAP.lock().get_or_init().map(f)
 }
 
@@ -97,7 +124,7 @@ pub fn init_tmalloc(kind: PolicyKind) -> Result<(), InitError> {
         Some(h) if !h.regions().is_empty() || h.stats().live_blocks > 0 => {
             Err(InitError::HeapInUse(h.kind()))
         }
-        _ => global.set(Tmalloc::new(kind, Brk::new())).ok_or(InitError::NoMemory),
+        _ => global.set(Tmalloc::new(kind, main_source())).ok_or(InitError::NoMemory),
     }
 }
 
@@ -166,6 +193,81 @@ pub fn tmalloc_stats() -> Stats {
 /// Verifies every invariant of the heap.
 pub fn tmalloc_check() -> Result<Totals, HeapError> {
     with_heap(|h| h.check()).unwrap_or(Ok(Totals::default()))
+}
+
+/// Takes every lock of the allocator, so that a `fork` copies no heap in
+/// the middle of a change. Call in the parent just before `fork`
+/// (`pthread_atfork`'s prepare), then [`after_fork_in_parent`] or
+/// [`after_fork_in_child`] on each side.
+pub fn before_fork() {
+    core::mem::forget(HEAP.lock());
+}
+
+/// Releases what [`before_fork`] took, in the parent.
+pub fn after_fork_in_parent() {
+    // SAFETY: `before_fork` took the lock on this thread and forgot the guard.
+    unsafe { HEAP.force_unlock() };
+}
+
+/// Releases what [`before_fork`] took, in the child (which has only the
+/// thread that forked).
+pub fn after_fork_in_child() {
+    // SAFETY: as in the parent.
+    unsafe { HEAP.force_unlock() };
+}
+
+/// Tells the allocator that the calling thread is ending: what it keeps
+/// for itself goes back to the shared heaps. Threads the allocator does not
+/// see end (killed ones) lose nothing but that.
+pub fn thread_exit() {}
+
+/// tmalloc as a Rust program's allocator:
+///
+/// ```ignore
+/// #[global_allocator]
+/// static ALLOCATOR: tmalloc_alloc::global::GlobalTmalloc = tmalloc_alloc::global::GlobalTmalloc;
+/// ```
+pub struct GlobalTmalloc;
+
+// SAFETY: blocks come from the process-wide heap, aligned as asked (any
+// power of two), at least `layout.size()` bytes, and go back to it.
+unsafe impl GlobalAlloc for GlobalTmalloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // A Rust program with a global allocator still has glibc's malloc
+        // (for libc's own needs): the break is not ours.
+        use_mapped_memory();
+        tmalloc_aligned(layout.size(), layout.align()).map_or(core::ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        use_mapped_memory();
+        match layout.align() {
+            align if align <= MALLOC_ALIGN => tcalloc(1, layout.size()),
+            align => tmalloc_aligned(layout.size(), align).inspect(|p| {
+                // SAFETY: a fresh block of at least `size` bytes.
+                unsafe { p.as_ptr().write_bytes(0, layout.size()) }
+            }),
+        }
+        .map_or(core::ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        tfree(NonNull::new(ptr))
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= MALLOC_ALIGN {
+            return trealloc(NonNull::new(ptr), new_size).map_or(core::ptr::null_mut(), NonNull::as_ptr);
+        }
+        // SAFETY: forwarded from the caller.
+        let new = unsafe { self.alloc(Layout::from_size_align_unchecked(new_size, layout.align())) };
+        if !new.is_null() {
+            // SAFETY: both blocks hold at least the smaller size; they are distinct.
+            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+            tfree(NonNull::new(ptr));
+        }
+        new
+    }
 }
 
 pub mod capi;
