@@ -4,13 +4,15 @@
     tmalloc bins [EXPR]             the free lists / size classes and what is in them
     tmalloc vis [EXPR]              a picture of the heap: used, free, headers, top
     tmalloc stats [EXPR]            the allocator's Stats
+    tmalloc arenas                  the process-wide heap's arenas, their threads and locks
     tmalloc finish                  run until the current allocator call returns
 
 Which heap: EXPR if given (a `Tmalloc` value or a pointer or reference to
 one, in the current language), else the nearest `Tmalloc` variable in the
 selected frame or its callers (the experiment's contender is the local
-`heap` of `Contender::with_allocator`), else the process-wide heap behind
-`tmalloc()` / `tfree()`.
+`heap` of `Contender::with_allocator`), else the main arena of the
+process-wide heap behind `tmalloc()` / `tfree()`. A number N names arena N
+(`tmalloc arenas` lists them).
 
 Structures (the allocator, its policy, regions, lists) are read through the
 debug info, by field name. Heap memory is read raw, one region at a time,
@@ -25,7 +27,8 @@ import struct
 
 import gdb
 
-GLOBAL_HEAP = "tmalloc_alloc::global::HEAP"
+ARENAS = "tmalloc_alloc::global::arena::ARENAS"
+ARENA_COUNT = "tmalloc_alloc::global::arena::COUNT"
 TMALLOC_TYPE = "tmalloc_alloc::front::Tmalloc<"
 ALLOCATOR_FRAMES = ("tmalloc_alloc::", "tmalloc_sys::")
 LIST_TYPE = "tmalloc_alloc::list::List<{}>"
@@ -193,7 +196,65 @@ def frame_heap():
     return None
 
 
+def symbol(name):
+    sym = gdb.lookup_static_symbol(name) or gdb.lookup_global_symbol(name)
+    if sym is None:
+        raise HeapError("no tmalloc debug info here: load the debug binary, target/debug/tmalloc")
+    return sym.value()
+
+
+def atomic(value):
+    """The number inside an Atomic* (its UnsafeCell), or the value itself."""
+    for _ in range(4):
+        t = value.type.strip_typedefs()
+        names = [f.name for f in t.fields()] if t.code == gdb.TYPE_CODE_STRUCT else []
+        inner = [n for n in ("v", "p", "value") if n in names]
+        if not inner:
+            break
+        value = value[inner[0]]
+    return value
+
+
+def lock_held(lock):
+    """Whether a tmalloc_sync::Lock is held: any non-zero state word."""
+    t = lock.type.strip_typedefs()
+    for f in t.fields():
+        if f.name in ("locked", "state"):
+            return int(atomic(lock[f.name])) != 0
+    raise HeapError(f"cannot read the state of {t}")
+
+
+def arenas():
+    """Every arena made so far: (number, Arena value), in number order."""
+    table, count = symbol(ARENAS), int(atomic(symbol(ARENA_COUNT)))
+    found = []
+    for n in range(count):
+        p = atomic(table[n])
+        if int(p) != 0:
+            found.append((n, p.dereference()))
+    return found
+
+
+LOCKED_NOTE = (
+    "; LOCKED: a tmalloc call is in progress, the heap may be mid-update; a tmalloc() "
+    "called from gdb now gets NULL, a tfree() aborts (`tmalloc finish` first)"
+)
+
+
+def arena_heap(n, arena):
+    where = "the main arena (arena 0)" if n == 0 else f"arena {n}"
+    if lock_held(arena["heap"]):
+        where += LOCKED_NOTE
+    return as_tmalloc(arena["heap"]), where
+
+
 def locate(expr):
+    if expr.isdigit():
+        n = int(expr)
+        found = dict(arenas())
+        if n not in found:
+            raise HeapError(f"no arena {n}: there are {len(found)} (`tmalloc arenas` lists them)")
+        return arena_heap(n, found[n])
     if expr:
         try:
             value = gdb.parse_and_eval(expr)
@@ -201,30 +262,20 @@ def locate(expr):
             raise HeapError(f"cannot evaluate `{expr}`: {e}")
         found = as_tmalloc(value)
         if found is None:
-            raise HeapError(f"`{expr}` is a {value.type}, not a tmalloc heap (Tmalloc<...>)")
+            raise HeapError(f"`{expr}` is a {value.type}, not a tmalloc heap (Tmalloc<...>) or an arena number")
         return found, f"`{expr}`"
     if gdb.selected_inferior().pid == 0:
         raise HeapError("the program is not running: start it first (`starti` or `run`)")
     found = frame_heap()
     if found:
         return found
-    sym = gdb.lookup_static_symbol(GLOBAL_HEAP) or gdb.lookup_global_symbol(GLOBAL_HEAP)
-    if sym is None:
-        raise HeapError("no tmalloc debug info here: load the debug binary, target/debug/tmalloc")
-    heap = sym.value()["value"]["value"]["heap"]  # Option<NonNull<Tmalloc<HeapSource>>>
-    variants = [f.name for f in heap.type.fields() if not f.artificial and f.name]
-    if variants != ["Some"]:
+    listed = arenas()
+    if not listed:
         raise HeapError(
             "no heap yet: nothing in this process has called tmalloc "
             "(try `print (void*) tmalloc(64)`)"
         )
-    where = "the process-wide heap (tmalloc's HEAP)"
-    if int(sym.value()["locked"]["v"]["value"]):
-        where += (
-            "; LOCKED: a tmalloc call is in progress, the heap may be mid-update, and a tmalloc() "
-            "called from gdb would wait forever (`tmalloc finish` first)"
-        )
-    return as_tmalloc(heap["Some"]["__0"]["pointer"].dereference()), where
+    return arena_heap(*listed[0])
 
 
 # ---------------------------------------------------------------- the model
@@ -504,7 +555,7 @@ def header(heap):
 
 
 class TmallocCommand(gdb.Command):
-    """Inspect tmalloc's heap: tmalloc heap | bins | vis | stats (help tmalloc heap, ...)."""
+    """Inspect tmalloc's heap: tmalloc heap | bins | vis | stats | arenas (help tmalloc heap, ...)."""
 
     def __init__(self):
         super().__init__("tmalloc", gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
@@ -723,12 +774,37 @@ class StatsCommand(Subcommand):
             print(f"  {name:<18} {val:>14}")
 
 
+class ArenasCommand(Subcommand):
+    """Every arena of the process-wide heap: tmalloc arenas
+
+One line per arena: its number, the threads using it, whether its lock is
+held, its policy, and its live blocks and bytes. `tmalloc heap N` (and
+bins, vis, stats) show arena N."""
+
+    def __init__(self):
+        super().__init__("arenas")
+
+    def run(self, arg):
+        listed = arenas()
+        if not listed:
+            print("tmalloc: no arena yet: nothing in this process has called tmalloc")
+            return
+        print(f"  {'arena':>5} {'threads':>7}  {'lock':<6} {'policy':<10} {'live blocks':>11} {'live bytes':>12}")
+        for n, arena in listed:
+            heap = Heap(*arena_heap(n, arena))
+            lock = "held" if lock_held(arena["heap"]) else "free"
+            print(
+                f"  {n:>5} {int(atomic(arena['threads'])):>7}  {lock:<6} {heap.name:<10} "
+                f"{pretty(heap.field('live_blocks')):>11} {pretty(heap.field('live_bytes')):>12}"
+            )
+
+
 class FinishCommand(Subcommand):
     """Run until the allocator call in progress returns to its caller: tmalloc finish
 
 Selects the outermost frame inside tmalloc's allocator (or its system calls)
-and runs `finish` on it. While a call is in progress the process-wide heap is
-locked: a tmalloc() called from gdb then would wait for the lock forever."""
+and runs `finish` on it. While a call is in progress its arena is locked: a
+tmalloc() called from gdb then gets NULL, a tfree() aborts."""
 
     def __init__(self):
         super().__init__("finish")
@@ -758,4 +834,5 @@ HeapCommand()
 BinsCommand()
 VisCommand()
 StatsCommand()
+ArenasCommand()
 FinishCommand()

@@ -207,6 +207,8 @@ fn bad_input_to_the_heap_commands_gives_one_line_not_a_traceback() {
             "tmalloc heap",
             "starti",
             &mark("not-a-heap"),
+            "tmalloc heap 5 + 1",
+            &mark("no-such-arena"),
             "tmalloc heap 5",
             &mark("corrupt"),
             "set language c",
@@ -224,6 +226,7 @@ fn bad_input_to_the_heap_commands_gives_one_line_not_a_traceback() {
     assert!(!out.contains("Traceback"), "{out}");
     assert!(section(&out, "not-running").contains("tmalloc: the program is not running"), "{out}");
     assert!(section(&out, "not-a-heap").contains("not a tmalloc heap"), "{out}");
+    assert!(section(&out, "no-such-arena").contains("tmalloc: no arena 5"), "{out}");
     assert!(section(&out, "corrupt").contains("tmalloc: corrupted header at"), "{out}");
     assert!(section(&out, "unknown-policy").contains("policy `SlabTlsf` is not known"), "{out}");
 }

@@ -110,4 +110,15 @@ impl Totals {
             BlockState::Meta => {}
         }
     }
+
+    /// Two heaps' totals as one.
+    pub fn plus(&self, other: &Totals) -> Totals {
+        Totals {
+            used_blocks: self.used_blocks + other.used_blocks,
+            used_bytes: self.used_bytes + other.used_bytes,
+            free_blocks: self.free_blocks + other.free_blocks,
+            free_bytes: self.free_bytes + other.free_bytes,
+            largest_free: self.largest_free.max(other.largest_free),
+        }
+    }
 }

@@ -9,6 +9,7 @@ use core::ptr::NonNull;
 use crate::error::{BlockInfo, HeapError, Misuse, Totals, ensure};
 use crate::heap::Heap;
 use crate::large::{LargeBlocks, LargeHeader};
+use crate::pagemap::Owner;
 use crate::policy::PolicyKind;
 use crate::region::Region;
 use crate::source::Source;
@@ -46,6 +47,31 @@ pub struct Stats {
     pub mapped_blocks: usize,
 }
 
+impl Stats {
+    /// Two allocators' figures as one: counts add up, the largest free
+    /// block is the larger, and each peak is the sum of the two peaks
+    /// (which need not have come at once). The page map's figures are the
+    /// process's, not summed.
+    pub fn plus(&self, other: &Stats) -> Stats {
+        Stats {
+            live_blocks: self.live_blocks + other.live_blocks,
+            live_bytes: self.live_bytes + other.live_bytes,
+            peak_live_bytes: self.peak_live_bytes + other.peak_live_bytes,
+            kernel_bytes: self.kernel_bytes + other.kernel_bytes,
+            peak_kernel_bytes: self.peak_kernel_bytes + other.peak_kernel_bytes,
+            metadata_bytes: other.metadata_bytes,
+            metadata_mmap_calls: other.metadata_mmap_calls,
+            brk_calls: self.brk_calls + other.brk_calls,
+            mmap_calls: self.mmap_calls + other.mmap_calls,
+            munmap_calls: self.munmap_calls + other.munmap_calls,
+            free_blocks: self.free_blocks + other.free_blocks,
+            free_bytes: self.free_bytes + other.free_bytes,
+            largest_free: self.largest_free.max(other.largest_free),
+            mapped_blocks: self.mapped_blocks + other.mapped_blocks,
+        }
+    }
+}
+
 /// Where a block lives.
 #[derive(Clone, Copy)]
 enum Place {
@@ -74,6 +100,18 @@ impl<S: Source> Tmalloc<S> {
             live_bytes: 0,
             peak_live_bytes: 0,
         }
+    }
+
+    /// An allocator whose pages carry `owner` in the page map.
+    pub(crate) fn with_owner(kind: PolicyKind, source: S, owner: Owner) -> Tmalloc<S> {
+        let mut t = Tmalloc::new(kind, source);
+        t.heap.set_owner(owner);
+        t
+    }
+
+    /// Changes the policy of an allocator that holds no memory yet.
+    pub(crate) fn set_policy(&mut self, kind: PolicyKind) -> bool {
+        self.live_blocks == 0 && self.heap.set_policy(kind)
     }
 
     pub fn kind(&self) -> PolicyKind {

@@ -114,6 +114,22 @@ impl<S: Source> Heap<S> {
         self.regions.as_slice()
     }
 
+    /// Changes the policy of a heap that has no memory yet.
+    pub(crate) fn set_policy(&mut self, kind: PolicyKind) -> bool {
+        if !self.regions.as_slice().is_empty() {
+            return false;
+        }
+        self.policy = AnyPolicy::new(kind);
+        true
+    }
+
+    /// Gives the heap a number chosen by its user (an arena's), instead of
+    /// the first free one at first use. Only before the heap has memory.
+    pub(crate) fn set_owner(&mut self, owner: Owner) {
+        debug_assert!(self.owner.is_none() && self.regions.as_slice().is_empty());
+        self.owner = Some(owner);
+    }
+
     /// The heap's number in the page map, taken on first use; `None` when
     /// every number is taken (4,095 heaps live), and then the heap can get
     /// no memory.

@@ -95,6 +95,18 @@ impl Owner {
         None
     }
 
+    /// The largest number: the process-wide heap's arenas count down from
+    /// it ([`Owner::claim`]), other heaps up from 1 ([`Owner::take`]).
+    pub(crate) const LAST: u16 = OWNER_MASK;
+
+    /// Number `n` (1 to [`Owner::LAST`]) if no live heap holds it.
+    pub(crate) fn claim(n: u16) -> Option<Owner> {
+        let owner = Owner(NonZeroU16::new(n & OWNER_MASK)?);
+        let (word, bit) = (n as usize / 64, n as usize % 64);
+        let was = OWNERS[word].fetch_or(1 << bit, Ordering::Acquire);
+        (was & 1 << bit == 0).then_some(owner)
+    }
+
     /// Gives the number back; the heap's pages must be cleared first.
     pub(crate) fn give_back(self) {
         let n = self.0.get() as usize;
@@ -139,6 +151,12 @@ impl Entry {
     #[inline]
     pub(crate) fn run_page(self) -> Option<usize> {
         (self.0 & RUN != 0).then_some(((self.0 >> RUN_PAGE_SHIFT) & 3) as usize)
+    }
+
+    /// The owner's number; 0 for a page no heap owns.
+    #[inline]
+    pub(crate) fn owner_number(self) -> u16 {
+        self.0 & OWNER_MASK
     }
 
     #[inline]

@@ -42,6 +42,11 @@ impl<T> Lock<T> {
         }
     }
 
+    /// Whether some guard holds the lock now (a hint: it may change at once).
+    pub fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::Relaxed)
+    }
+
     /// Releases a lock whose guard was forgotten (`mem::forget`), as around
     /// `fork`.
     ///

@@ -280,6 +280,16 @@ pub unsafe fn replace_with_fresh(addr: usize, len: usize, usable: bool) -> Resul
         .map(|_| ())
 }
 
+/// How many CPUs the calling thread may run on (`sched_getaffinity(2)`).
+pub fn cpus_available() -> Result<usize, Errno> {
+    let mut mask = [0u64; 16];
+    // SAFETY: the kernel writes at most the mask's 128 bytes.
+    let len = result(unsafe {
+        syscall3(Sysno::sched_getaffinity as usize, 0, size_of_val(&mask), mask.as_mut_ptr() as usize)
+    })?;
+    Ok(mask[..len / 8].iter().map(|w| w.count_ones() as usize).sum())
+}
+
 /// `mprotect(2)`: sets the protection of `[addr, addr + len)`.
 ///
 /// # Safety

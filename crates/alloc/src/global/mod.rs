@@ -4,9 +4,10 @@
 //! of the same name, so that they can be called from C and from gdb
 //! (`print (void*) tmalloc(64)`, `call tfree($1)`).
 //!
-//! Like `malloc`, nothing needs setting up: the first call creates the heap
-//! with the default policy, on the program break, or in mmapped heaps once
-//! [`use_mapped_memory`] said the break may have another user.
+//! Like `malloc`, nothing needs setting up: the first call creates the main
+//! arena with the default policy, on the program break, or in mmapped heaps
+//! once [`use_mapped_memory`] said the break may have another user. Threads
+//! get arenas of their own ([`arena`] explains which).
 //! [`init_tmalloc`] chooses another policy, before the heap holds memory.
 //! [`GlobalTmalloc`] serves Rust programs as their `#[global_allocator]`.
 //!
@@ -18,75 +19,29 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use tmalloc_sync::Lock;
-
 use crate::error::{HeapError, Misuse, Totals};
 use crate::front::{Stats, Tmalloc};
 use crate::policy::PolicyKind;
 use crate::report;
-use crate::source::{Brk, HeapSource, MmapHeap, PAGE, align_up, map_metadata};
+use crate::source::{Brk, HeapSource, MmapHeap};
+
+mod arena;
+mod thread;
+
+pub use arena::MAX_ARENAS;
 
 /// The alignment of every `tmalloc` block: enough for any C type.
 pub const MALLOC_ALIGN: usize = 16;
-
-/// The process-wide heap, made on first use, in a mapping of its own: a
-/// process that never calls `tmalloc` (each of the experiment's contenders,
-/// which build heaps of their own) carries no byte of it, and its size
-/// counts against nobody's `RLIMIT_AS`.
-struct Global {
-    heap: Option<NonNull<Tmalloc<HeapSource>>>,
-}
-
-// SAFETY: the heap's raw pointers point into memory only the heap uses; the
-// lock around Global serialises every access.
-unsafe impl Send for Global {}
-
-impl Global {
-    fn get(&self) -> Option<&Tmalloc<HeapSource>> {
-        // SAFETY: a heap made by `set`, alive as long as the process.
-        self.heap.map(|h| unsafe { h.as_ref() })
-    }
-
-    fn get_or_init(&mut self) -> Option<&mut Tmalloc<HeapSource>> {
-        if self.heap.is_none() {
-            self.set(Tmalloc::new(PolicyKind::DEFAULT, main_source()))?;
-        }
-        // SAFETY: made above or before; the lock makes this the only reference.
-        self.heap.map(|mut h| unsafe { h.as_mut() })
-    }
-
-    /// Puts `heap` in place of the current one (dropped), mapping room for
-    /// it the first time; `None` if that mapping fails.
-    fn set(&mut self, heap: Tmalloc<HeapSource>) -> Option<()> {
-        match self.heap {
-            // SAFETY: the old heap is ours and nothing refers to it now.
-            Some(old) => unsafe {
-                old.drop_in_place();
-                old.write(heap);
-            },
-            None => {
-                let room = align_up(size_of::<Tmalloc<HeapSource>>(), PAGE)?;
-                let place = map_metadata(room).ok()?.cast::<Tmalloc<HeapSource>>();
-                // SAFETY: a fresh mapping, large enough and page-aligned.
-                unsafe { place.write(heap) };
-                self.heap = Some(place);
-            }
-        }
-        Some(())
-    }
-}
-
-static HEAP: Lock<Global> = Lock::new(Global { heap: None });
 
 /// Whether the process-wide heap must stay off the program break.
 static MAPPED_ONLY: AtomicBool = AtomicBool::new(false);
 
 /// Says that something else in the process may move the program break
-/// (glibc's malloc, in a hosted program), so the process-wide heap must
-/// grow in mmapped heaps ([`MmapHeap`]) instead. [`GlobalTmalloc`] says so
+/// (glibc's malloc, in a hosted program), so the main arena must grow in
+/// mmapped heaps ([`MmapHeap`]) as the others do. [`GlobalTmalloc`] says so
 /// on its first call, and `libtmalloc.so` on its; the freestanding binary
-/// never does, and its heap grows on the break, as the classic `malloc`'s.
-/// Takes effect for a heap not made yet.
+/// never does, and its main arena grows on the break, as the classic
+/// `malloc`'s. Takes effect for a main arena not made yet.
 pub fn use_mapped_memory() {
     if !MAPPED_ONLY.load(Ordering::Relaxed) {
         MAPPED_ONLY.store(true, Ordering::Relaxed);
@@ -101,9 +56,31 @@ fn main_source() -> HeapSource {
     }
 }
 
-/// Runs `f` on the heap; `None` if there is none and none can be made.
-fn with_heap<R>(f: impl FnOnce(&mut Tmalloc<HeapSource>) -> R) -> Option<R> {
-    HEAP.lock().get_or_init().map(f)
+/// Runs `alloc` in the calling thread's arena, and once more in another
+/// arena if that fails (glibc's `arena_get_retry`).
+fn alloc_with(alloc: impl Fn(&mut Tmalloc<HeapSource>) -> Option<NonNull<u8>>) -> Option<NonNull<u8>> {
+    let mine = arena::current()?;
+    if let Some(p) = alloc(&mut mine.heap.lock()) {
+        return Some(p);
+    }
+    let other = if mine.index == 0 { arena::all().find(|a| a.index != 0)? } else { arena::main()? };
+    alloc(&mut other.heap.lock())
+}
+
+/// Runs `f` on the heap of the arena that owns `ptr`, or reports `ptr` as
+/// no block of tmalloc's on behalf of `call`.
+fn with_owner<R>(
+    call: &str,
+    ptr: NonNull<u8>,
+    f: impl FnOnce(&mut Tmalloc<HeapSource>) -> Result<R, Misuse>,
+) -> R {
+    let Some(arena) = arena::owning(ptr.as_ptr() as usize) else {
+        report::misuse(call, ptr, Misuse::InvalidPointer)
+    };
+    match f(&mut arena.heap.lock()) {
+        Ok(r) => r,
+        Err(what) => report::misuse(call, ptr, what),
+    }
 }
 
 /// Why [`init_tmalloc`] refused.
@@ -115,84 +92,94 @@ pub enum InitError {
     NoMemory,
 }
 
-/// Chooses the policy. Allowed until the heap first takes memory; after
-/// that, only a call naming the policy already in use succeeds.
+/// Chooses the policy of every arena. Allowed until the main arena first
+/// takes memory (and before a second arena exists); after that, only a
+/// call naming the policy already in use succeeds.
 pub fn init_tmalloc(kind: PolicyKind) -> Result<(), InitError> {
-    let mut global = HEAP.lock();
-    match global.get() {
-        Some(h) if h.kind() == kind => Ok(()),
-        Some(h) if !h.regions().is_empty() || h.stats().live_blocks > 0 => {
-            Err(InitError::HeapInUse(h.kind()))
-        }
-        _ => global.set(Tmalloc::new(kind, main_source())).ok_or(InitError::NoMemory),
-    }
+    arena::choose_policy(kind).map_err(|in_use| in_use.map_or(InitError::NoMemory, InitError::HeapInUse))
 }
 
 /// The policy in use (the default until a heap exists).
 pub fn tmalloc_policy() -> PolicyKind {
-    HEAP.lock().get().map_or(PolicyKind::DEFAULT, Tmalloc::kind)
+    arena::get(0).map_or(PolicyKind::DEFAULT, |a| a.heap.lock().kind())
 }
 
 /// `malloc`: `size` bytes, 16-byte aligned, or `None`.
 pub fn tmalloc(size: usize) -> Option<NonNull<u8>> {
-    with_heap(|h| h.alloc(size, MALLOC_ALIGN))?
+    alloc_with(|h| h.alloc(size, MALLOC_ALIGN))
 }
 
 /// `size` bytes at `align` (a power of two): no padding beyond what the
 /// alignment needs, so 8-byte-aligned callers may get 8-byte granularity.
 pub fn tmalloc_aligned(size: usize, align: usize) -> Option<NonNull<u8>> {
-    with_heap(|h| h.alloc(size, align))?
+    alloc_with(|h| h.alloc(size, align))
 }
 
 /// `calloc`: `count * size` zeroed bytes; `None` if the product overflows.
 pub fn tcalloc(count: usize, size: usize) -> Option<NonNull<u8>> {
-    with_heap(|h| h.calloc(count, size, MALLOC_ALIGN))?
+    alloc_with(|h| h.calloc(count, size, MALLOC_ALIGN))
 }
 
-/// `free`: `None` does nothing; misuse aborts.
+/// `free`: `None` does nothing; misuse aborts. The block goes back to the
+/// arena that owns it, whichever thread frees it.
 pub fn tfree(ptr: Option<NonNull<u8>>) {
     let Some(p) = ptr else { return };
-    match with_heap(|h| h.try_free(ptr)) {
-        Some(Ok(())) => {}
-        Some(Err(what)) => report::misuse("tfree", p, what),
-        // No heap: nothing can be ours.
-        None => report::misuse("tfree", p, Misuse::InvalidPointer),
-    }
+    with_owner("tfree", p, |h| h.try_free(ptr))
 }
 
-/// `realloc`: moves or resizes in place; `None` ptr allocates; size 0 frees
-/// and returns `None`, as glibc does. On failure the old block is untouched.
+/// `realloc`: moves or resizes in place (in the block's own arena); `None`
+/// ptr allocates; size 0 frees and returns `None`, as glibc does. On
+/// failure the old block is untouched.
 pub fn trealloc(ptr: Option<NonNull<u8>>, size: usize) -> Option<NonNull<u8>> {
     let Some(p) = ptr else { return tmalloc(size) };
     if size == 0 {
         tfree(ptr);
         return None;
     }
-    match with_heap(|h| h.try_realloc(p, size, MALLOC_ALIGN)) {
-        Some(Ok(new)) => new,
-        Some(Err(what)) => report::misuse("trealloc", p, what),
-        None => report::misuse("trealloc", p, Misuse::InvalidPointer),
-    }
+    with_owner("trealloc", p, |h| h.try_realloc(p, size, MALLOC_ALIGN))
 }
 
 /// `malloc_usable_size`: 0 for `None`; misuse aborts.
 pub fn tmalloc_usable_size(ptr: Option<NonNull<u8>>) -> usize {
     let Some(p) = ptr else { return 0 };
-    match with_heap(|h| h.try_usable_size(p)) {
-        Some(Ok(size)) => size,
-        Some(Err(what)) => report::misuse("tmalloc_usable_size", p, what),
-        None => report::misuse("tmalloc_usable_size", p, Misuse::InvalidPointer),
-    }
+    with_owner("tmalloc_usable_size", p, |h| h.try_usable_size(p))
 }
 
-/// The heap's counters and free-memory figures.
+/// One arena's figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ArenaStats {
+    /// Its number (0: the main arena).
+    pub index: usize,
+    /// Threads using it now.
+    pub threads: usize,
+    pub stats: Stats,
+}
+
+/// The figures of arena `n`, if it exists.
+pub fn arena_stats(n: usize) -> Option<ArenaStats> {
+    let a = arena::get(n)?;
+    let stats = a.heap.lock().stats();
+    Some(ArenaStats { index: n, threads: arena::threads(a), stats })
+}
+
+/// How many arenas exist.
+pub fn arena_count() -> usize {
+    arena::count()
+}
+
+/// Every arena's counters and free-memory figures, added up (each peak is
+/// the sum of the arenas' peaks, which need not have come at once).
 pub fn tmalloc_stats() -> Stats {
-    with_heap(|h| h.stats()).unwrap_or_default()
+    (0..arena::count()).filter_map(arena_stats).fold(Stats::default(), |sum, a| sum.plus(&a.stats))
 }
 
-/// Verifies every invariant of the heap.
+/// Verifies every invariant of every arena.
 pub fn tmalloc_check() -> Result<Totals, HeapError> {
-    with_heap(|h| h.check()).unwrap_or(Ok(Totals::default()))
+    let mut totals = Totals::default();
+    for a in arena::all() {
+        totals = totals.plus(&a.heap.lock().check()?);
+    }
+    Ok(totals)
 }
 
 /// Takes every lock of the allocator, so that a `fork` copies no heap in
@@ -200,26 +187,27 @@ pub fn tmalloc_check() -> Result<Totals, HeapError> {
 /// (`pthread_atfork`'s prepare), then [`after_fork_in_parent`] or
 /// [`after_fork_in_child`] on each side.
 pub fn before_fork() {
-    core::mem::forget(HEAP.lock());
+    arena::lock_all();
 }
 
 /// Releases what [`before_fork`] took, in the parent.
 pub fn after_fork_in_parent() {
-    // SAFETY: `before_fork` took the lock on this thread and forgot the guard.
-    unsafe { HEAP.force_unlock() };
+    arena::unlock_all();
 }
 
-/// Releases what [`before_fork`] took, in the child (which has only the
-/// thread that forked).
+/// Releases what [`before_fork`] took, in the child, which has only the
+/// thread that forked: the other threads' arenas are free for new threads.
 pub fn after_fork_in_child() {
-    // SAFETY: as in the parent.
-    unsafe { HEAP.force_unlock() };
+    arena::unlock_all();
+    arena::forget_other_threads();
 }
 
-/// Tells the allocator that the calling thread is ending: what it keeps
-/// for itself goes back to the shared heaps. Threads the allocator does not
-/// see end (killed ones) lose nothing but that.
-pub fn thread_exit() {}
+/// Tells the allocator that the calling thread is ending: its arena goes
+/// to the next new thread (its blocks stay where they are, usable and
+/// freeable from any thread).
+pub fn thread_exit() {
+    arena::detach();
+}
 
 /// tmalloc as a Rust program's allocator:
 ///
